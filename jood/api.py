@@ -1,0 +1,96 @@
+"""API plumbing shared by every app: the error shape and pagination."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, pagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An error with our own code: `raise ApiError(400, "opted_out", "...", details)`."""
+
+    def __init__(self, status_code: int, code: str, message: str, details: dict | None = None):
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.message = message
+        self.details = details or {}
+
+
+_DEFAULT_CODES = {
+    400: "invalid_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "throttled",
+}
+
+
+def error_body(code: str, message: str, details: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def exception_handler(exc, context):
+    """Return every API error as {"error": {"code", "message", "details"}}."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django answer 500 and log it
+    if isinstance(exc, ApiError):
+        response.data = error_body(exc.error_code, exc.message, exc.details)
+        return response
+    status = response.status_code
+    code = _DEFAULT_CODES.get(status, "error")
+    if isinstance(exc, exceptions.ValidationError):
+        code = "validation_error"
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        message = _first_message(details) or "The request is not valid."
+        response.data = error_body(code, message, details)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        if isinstance(exc, exceptions.Throttled):
+            details = {"retry_after": exc.wait}
+        else:
+            details = {}
+        if isinstance(exc, exceptions.APIException) and getattr(detail, "code", None) not in (None, "error"):
+            specific = str(detail.code)
+            if specific not in ("invalid", "not_found", "permission_denied", "not_authenticated", "throttled"):
+                code = specific
+        response.data = error_body(code, str(detail), details)
+    return response
+
+
+def _first_message(details) -> str:
+    if isinstance(details, dict):
+        for key, value in details.items():
+            inner = _first_message(value)
+            if inner:
+                return inner if key == "non_field_errors" else f"{key}: {inner}"
+    elif isinstance(details, list):
+        for value in details:
+            inner = _first_message(value)
+            if inner:
+                return inner
+    elif details:
+        return str(details)
+    return ""
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Cursor pagination, newest first; `?page_size=` up to 200."""
+
+    ordering = "-created_at"
+    page_size_query_param = "page_size"
+    max_page_size = 200

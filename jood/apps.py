@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class JoodConfig(AppConfig):
+    name = "jood"
+    verbose_name = "Jood Notifications"

@@ -1,0 +1,376 @@
+"""The adapter base: small dataclasses in and out, one exception, pooled sessions.
+
+Adapters never touch the ORM or Django requests. `messaging` turns a
+`ProviderAccount` row into an `AccountConfig` and a `Message` row into an
+`OutboundMessage`; `webhooks` turns an HTTP request into a `WebhookRequest`.
+To add a provider, see providers/README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+# Normalized statuses an adapter may report (DESIGN.md "Message lifecycle").
+QUEUED = "queued"
+SENT = "sent"
+DELIVERED = "delivered"
+READ = "read"
+UNDELIVERED = "undelivered"
+FAILED = "failed"
+CANCELED = "canceled"
+NORMALIZED_STATUSES = {QUEUED, SENT, DELIVERED, READ, UNDELIVERED, FAILED, CANCELED}
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """What an adapter knows of a provider account."""
+
+    id: str  # the account's public id (appears in the callback URL)
+    provider: str
+    channel: str  # "sms" or "whatsapp"
+    credentials: dict[str, str]
+    sender: str = ""
+    api_base_url: str = ""  # empty: the adapter's public default
+    callback_url: str = ""  # PUBLIC_BASE_URL + /webhooks/<provider>/<id>/ (+ ?t=token)
+    webhook_secret: str = ""  # per-account token (Infobip, Unifonic, sandbox)
+    settings: dict[str, Any] = field(default_factory=dict)  # per-provider options (sandbox rates)
+
+    def base_url(self, default: str) -> str:
+        return (self.api_base_url or default).rstrip("/")
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A media attachment: a public (signed) URL, or a provider media id."""
+
+    kind: str  # image, document, audio, video
+    url: str = ""
+    provider_media_id: str = ""
+    content_type: str = ""
+    filename: str = ""
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    """A provider-side template (WhatsApp) with its parameters."""
+
+    name: str
+    language: str
+    # Meta's `components` array, already built (header/body/button parameters).
+    components: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    id: str  # our public id (UUID string); sent where the provider dedups or echoes it
+    channel: str
+    to: str  # E.164
+    sender: str = ""
+    body: str = ""
+    template: TemplateRef | None = None
+    media: tuple[MediaRef, ...] = ()
+    status_callback_url: str = ""  # per-message callback, where the provider takes one
+    segments: int = 1
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str = SENT  # normalized accepted state (QUEUED or SENT)
+    raw_status: str = ""
+    segments: int | None = None
+    price: str = ""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One status report from a provider callback, normalized."""
+
+    provider_message_id: str
+    status: str | None  # normalized; None for a value we do not know (recorded, no move)
+    raw_status: str
+    occurred_at: datetime | None = None  # the provider's own time, where it gives one
+    error_code: str = ""
+    error_message: str = ""
+    our_message_id: str = ""  # where the provider echoes our id (Infobip, Unifonic, WhatsApp)
+    dedup_key: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # pricing, conversation, segments
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    provider_message_id: str
+    channel: str
+    from_number: str  # E.164
+    to_number: str
+    body: str = ""
+    received_at: datetime | None = None
+    media: tuple[MediaRef, ...] = ()
+    profile_name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An HTTP request as the provider sent it."""
+
+    method: str
+    url: str  # the public URL the provider called, with query string
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    query: dict[str, str] = field(default_factory=dict)
+    form: dict[str, str] = field(default_factory=dict)  # parsed urlencoded body, if any
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    status: str  # "ok", "bad_credentials", "unreachable"
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class ProviderError(Exception):
+    """A send or read that the provider refused or that did not reach it.
+
+    `permanent` errors fail the message at once; the others are retried with
+    backoff (honouring `retry_after`, in seconds) and then failed over.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: str = "",
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        already_sent: bool = False,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.code = str(code) if code is not None else ""
+        self.http_status = http_status
+        self.retry_after = retry_after
+        # The provider says it has this message already (Infobip duplicate
+        # messageId, Unifonic duplicate): do not send again.
+        self.already_sent = already_sent
+
+    def __repr__(self) -> str:
+        kind = "permanent" if self.permanent else "retryable"
+        return f"ProviderError({kind}, code={self.code!r}, {self.message!r})"
+
+
+class UnsupportedFeature(ProviderError):
+    """The provider cannot do what the message asks (never a silent drop)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True, code="unsupported")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Return seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    from datetime import timezone
+
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def constant_time_in(candidate: str, secrets: list[str] | tuple[str, ...]) -> bool:
+    """True if candidate equals one of secrets; compares in constant time."""
+    ok = False
+    for secret in secrets:
+        if secret and hmac.compare_digest(candidate.encode(), secret.encode()):
+            ok = True
+    return ok
+
+
+_sessions: dict[tuple[str, str], requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+class ProviderAdapter:
+    """Base of every adapter. Override the class attributes and the methods.
+
+    Subclasses set `name`, `channels`, `default_base_url`,
+    `required_credentials` (and `optional_credentials`), and implement
+    `send`, `verify`, `parse_status_callback`, `check_credentials`, and
+    `parse_inbound` where the provider has inbound messages.
+    """
+
+    name: ClassVar[str] = ""
+    channels: ClassVar[tuple[str, ...]] = ("sms",)
+    default_base_url: ClassVar[str] = ""
+    required_credentials: ClassVar[tuple[str, ...]] = ()
+    optional_credentials: ClassVar[tuple[str, ...]] = ()
+    # (connect, read) seconds: every call has a timeout.
+    timeout: ClassVar[tuple[float, float]] = (3.05, 15.0)
+    # Whether the provider signs or tokens its callbacks in a way that needs
+    # a per-account secret in the callback URL (`?t=`).
+    callback_token_in_url: ClassVar[bool] = False
+
+    # --- credentials -------------------------------------------------------
+    @classmethod
+    def validate_credentials(cls, credentials: dict[str, str]) -> dict[str, str]:
+        """Return {field: error} for missing or malformed credentials."""
+        errors = {}
+        for name in cls.required_credentials:
+            if not str(credentials.get(name, "")).strip():
+                errors[name] = "This field is required."
+        unknown = set(credentials) - set(cls.required_credentials) - set(cls.optional_credentials)
+        for name in sorted(unknown):
+            errors[name] = "Unknown credential field for this provider."
+        return errors
+
+    @classmethod
+    def mask(cls, credentials: dict[str, str]) -> dict[str, str]:
+        """Return a hint per field that never reveals a secret (last 4 characters at most)."""
+        hints = {}
+        for key, value in credentials.items():
+            value = str(value or "")
+            hints[key] = ("•" * 4 + value[-4:]) if len(value) > 8 else ("•" * 4 if value else "")
+        return hints
+
+    # --- HTTP --------------------------------------------------------------
+    def session(self, account: AccountConfig) -> requests.Session:
+        """Return the pooled session of this account (one per account and credentials)."""
+        digest = hashlib.sha256(repr(sorted(account.credentials.items())).encode()).hexdigest()
+        key = (account.id, digest)
+        with _sessions_lock:
+            session = _sessions.get(key)
+            if session is None:
+                session = requests.Session()
+                # No urllib3 retries: the dispatcher retries with backoff kept
+                # in the database, so a retry never blocks a worker.
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                session.headers["User-Agent"] = "JoodNotifications/1.0"
+                self.prepare_session(session, account)
+                _sessions[key] = session
+        return session
+
+    def prepare_session(self, session: requests.Session, account: AccountConfig) -> None:
+        """Set auth headers on a new session. Override."""
+
+    def request(self, account: AccountConfig, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send one HTTP request; map transport failures to retryable errors.
+
+        HTTP status handling stays in the adapter (each provider's error body
+        differs); only 429 and 5xx without a recognised body are mapped here
+        by `raise_for_http`.
+        """
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("allow_redirects", False)
+        try:
+            return self.session(account).request(method, url, **kwargs)
+        except requests.Timeout as exc:
+            raise ProviderError(f"{self.name}: timed out", permanent=False, code="timeout") from exc
+        except requests.ConnectionError as exc:
+            raise ProviderError(
+                f"{self.name}: could not connect", permanent=False, code="connection_error"
+            ) from exc
+        except requests.RequestException as exc:
+            raise ProviderError(f"{self.name}: {exc.__class__.__name__}", permanent=False, code="request_error") from exc
+
+    def raise_for_http(self, response: requests.Response) -> None:
+        """Raise the generic retryable error for 429 and 5xx."""
+        if response.status_code == 429:
+            raise ProviderError(
+                f"{self.name}: rate limited (HTTP 429)",
+                permanent=False,
+                code="429",
+                http_status=429,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if response.status_code >= 500:
+            raise ProviderError(
+                f"{self.name}: server error (HTTP {response.status_code})",
+                permanent=False,
+                code=str(response.status_code),
+                http_status=response.status_code,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+
+    def json(self, response: requests.Response) -> Any:
+        """Parse a JSON answer; a malformed one is retryable (the send may not have happened)."""
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProviderError(
+                f"{self.name}: malformed answer (HTTP {response.status_code})",
+                permanent=False,
+                code="malformed_response",
+                http_status=response.status_code,
+            ) from exc
+
+    # --- the interface -----------------------------------------------------
+    def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
+        raise UnsupportedFeature(f"{self.name} cannot send")
+
+    def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
+        """Return True if the callback is authentic for this account."""
+        return False
+
+    def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
+        return []
+
+    def parse_inbound(self, request: WebhookRequest) -> list[InboundMessage]:
+        return []
+
+    def check_credentials(self, account: AccountConfig) -> HealthResult:
+        return HealthResult("unreachable", f"{self.name} has no credentials check")
+
+    def handshake(self, request: WebhookRequest, account: AccountConfig) -> tuple[int, str] | None:
+        """Answer a GET verification handshake (Meta); None where there is none."""
+        return None
+
+
+_registry: dict[str, type[ProviderAdapter]] = {}
+
+
+def register(cls: type[ProviderAdapter]) -> type[ProviderAdapter]:
+    _registry[cls.name] = cls
+    return cls
+
+
+def get_adapter(name: str) -> ProviderAdapter:
+    """Return the adapter for a provider name ("twilio", "sandbox", ...)."""
+    from providers import adapters  # noqa: F401  (imports every module so they register)
+
+    try:
+        return _registry[name]()
+    except KeyError:
+        raise LookupError(f"unknown provider {name!r}") from None
+
+
+def provider_names() -> list[str]:
+    from providers import adapters  # noqa: F401
+
+    return sorted(_registry)

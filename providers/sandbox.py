@@ -1,0 +1,117 @@
+"""The sandbox provider: accepts messages, then reports delivery like a real one.
+
+Nothing leaves the machine. After a send is accepted, the webhooks app asks
+`callbacks()` for the signed status callbacks this provider "would" post and
+feeds them through the same intake path a real provider's callbacks take.
+
+Per-account settings (`ProviderAccount.settings`):
+- `latency_ms`: how long `send` takes (default 0);
+- `error_rate`: share of sends answered with a retryable 503 (default 0);
+- `undelivered_rate`: share of accepted messages reported `undelivered` (default 0);
+- `read_receipts`: report `read` after `delivered` (default true).
+A number ending in 0000 is always reported `undelivered` (code 30003),
+as a fixed way to see a failure in the demo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import time
+import uuid
+from datetime import datetime, timezone
+
+from providers.base import (
+    DELIVERED,
+    FAILED,
+    READ,
+    SENT,
+    UNDELIVERED,
+    AccountConfig,
+    HealthResult,
+    OutboundMessage,
+    ProviderAdapter,
+    ProviderError,
+    SendResult,
+    StatusUpdate,
+    WebhookRequest,
+    register,
+)
+
+SIGNATURE_HEADER = "x-sandbox-signature"
+STATUS_MAP = {"sent": SENT, "delivered": DELIVERED, "read": READ, "undelivered": UNDELIVERED, "failed": FAILED}
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@register
+class SandboxAdapter(ProviderAdapter):
+    name = "sandbox"
+    channels = ("sms", "whatsapp")
+    optional_credentials = ("api_key",)
+
+    def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
+        options = account.settings or {}
+        rng = random.Random(f"{message.id}:{time.monotonic_ns()}")
+        latency = float(options.get("latency_ms", 0) or 0)
+        if latency:
+            time.sleep(latency / 1000)
+        if rng.random() < float(options.get("error_rate", 0) or 0):
+            raise ProviderError("sandbox: simulated server error (HTTP 503)", permanent=False, code="503", http_status=503)
+        return SendResult(provider_message_id="SB" + uuid.uuid4().hex, status=SENT, raw_status="accepted",
+                          segments=message.segments)
+
+    def callbacks(self, account: AccountConfig, provider_message_id: str, to: str, our_id: str) -> list[tuple[bytes, dict]]:
+        """Return the (body, headers) of the status callbacks this message gets."""
+        options = account.settings or {}
+        rng = random.Random(provider_message_id)
+        if to.endswith("0000") or rng.random() < float(options.get("undelivered_rate", 0) or 0):
+            steps = [("undelivered", "30003", "Unreachable destination handset")]
+        else:
+            steps = [("delivered", "", "")]
+            if options.get("read_receipts", True):
+                steps.append(("read", "", ""))
+        out = []
+        now = time.time()
+        for offset, (status, code, text) in enumerate(steps):
+            payload = {
+                "id": provider_message_id,
+                "reference": our_id,
+                "status": status,
+                "timestamp": round(now + offset * 0.001, 3),
+                "error_code": code,
+                "error_message": text,
+            }
+            body = json.dumps(payload).encode()
+            headers = {"content-type": "application/json", SIGNATURE_HEADER: sign(account.webhook_secret, body)}
+            out.append((body, headers))
+        return out
+
+    def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
+        given = request.header(SIGNATURE_HEADER)
+        if not given or not account.webhook_secret:
+            return False
+        return hmac.compare_digest(given, sign(account.webhook_secret, request.body))
+
+    def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
+        data = json.loads(request.body)
+        raw = str(data["status"])
+        return [
+            StatusUpdate(
+                provider_message_id=str(data["id"]),
+                status=STATUS_MAP.get(raw),
+                raw_status=raw,
+                occurred_at=datetime.fromtimestamp(float(data["timestamp"]), tz=timezone.utc),
+                error_code=str(data.get("error_code") or ""),
+                error_message=str(data.get("error_message") or ""),
+                our_message_id=str(data.get("reference") or ""),
+                dedup_key=f"{data['id']}:{raw}",
+            )
+        ]
+
+    def check_credentials(self, account: AccountConfig) -> HealthResult:
+        return HealthResult("ok", "The sandbox accepts every message.")
