@@ -7,6 +7,7 @@ feeds them through the same intake path a real provider's callbacks take.
 Per-account settings (`ProviderAccount.settings`):
 - `latency_ms`: how long `send` takes (default 0);
 - `error_rate`: share of sends answered with a retryable 503 (default 0);
+- `permanent_error_rate`: share of sends refused for good (code 21211, invalid number);
 - `undelivered_rate`: share of accepted messages reported `undelivered` (default 0);
 - `read_receipts`: report `read` after `delivered` (default true).
 A number ending in 0000 is always reported `undelivered` (code 30003),
@@ -62,6 +63,9 @@ class SandboxAdapter(ProviderAdapter):
             time.sleep(latency / 1000)
         if rng.random() < float(options.get("error_rate", 0) or 0):
             raise ProviderError("sandbox: simulated server error (HTTP 503)", permanent=False, code="503", http_status=503)
+        if rng.random() < float(options.get("permanent_error_rate", 0) or 0):
+            raise ProviderError("sandbox: the 'To' number is not a valid phone number", permanent=True, code="21211",
+                                http_status=400)
         return SendResult(provider_message_id="SB" + uuid.uuid4().hex, status=SENT, raw_status="accepted",
                           segments=message.segments)
 

@@ -1,0 +1,335 @@
+"""The messaging API: send, bulk, messages, batches, templates, opt-outs, analytics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
+from accounts.services import Actor
+from jood.api import ApiError
+from messaging import services
+from messaging.analytics import counts
+from messaging.idempotency import idempotent
+from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Status, Template
+from messaging.phones import InvalidNumber, to_e164
+from messaging.serializers import (
+    AnalyticsRowSerializer,
+    BatchSerializer,
+    BulkSendSerializer,
+    MessageDetailSerializer,
+    MessageSerializer,
+    OptOutSerializer,
+    SendMessageSerializer,
+    TemplateSerializer,
+)
+from providers.models import ProviderAccount
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Same key and body within 24 h: the first answer again, nothing new created.",
+)
+
+
+def _resolve_template(organization, data) -> Template | None:
+    ref = data.get("template")
+    if not ref:
+        return None
+    qs = Template.objects.filter(organization=organization)
+    template = None
+    try:
+        import uuid
+
+        template = qs.filter(public_id=uuid.UUID(ref)).first()
+    except ValueError:
+        pass
+    if template is None:
+        named = qs.filter(name=ref, channel=data["channel"])
+        if data.get("language"):
+            named = named.filter(language=data["language"])
+        template = named.first()
+    if template is None:
+        raise ApiError(400, "unknown_template", f"No template {ref!r} in this organization.", {"template": ref})
+    return template
+
+
+def _build_request(organization, data, recipients) -> services.SendRequest:
+    account = None
+    if data.get("provider_account"):
+        account = ProviderAccount.objects.filter(organization=organization, public_id=data["provider_account"]).first()
+        if account is None:
+            raise ApiError(400, "unknown_provider_account", "No such provider account in this organization.")
+    media = data.get("media") or []
+    for item in media:
+        if item.get("media_id") and not organization.media_files.filter(public_id=item["media_id"]).exists():
+            raise ApiError(400, "unknown_media", f"No media file {item['media_id']} in this organization.")
+    return services.SendRequest(
+        channel=data["channel"],
+        recipients=recipients,
+        body=data.get("body", ""),
+        template=_resolve_template(organization, data),
+        media=[dict(item) for item in media],
+        provider_account=account,
+        sender=data.get("sender", ""),
+        scheduled_at=data.get("scheduled_at"),
+        callback_url=data.get("callback_url", ""),
+        metadata=data.get("metadata") or {},
+        batch_name=data.get("name", ""),
+    )
+
+
+def _accept(request, send_request, *, bulk):
+    try:
+        return services.accept_messages(
+            organization_of(request), send_request, actor=Actor.from_request(request), bulk=bulk
+        )
+    except services.SendError as exc:
+        raise ApiError(400, exc.code, exc.message, exc.details) from None
+
+
+class MessageListCreate(generics.ListAPIView):
+    """List messages (newest first) or send one."""
+
+    serializer_class = MessageSerializer
+    permission_classes = [IsOrganizationMember]
+
+    def get_queryset(self):
+        qs = Message.objects.filter(organization=organization_of(self.request)).select_related(
+            "template", "provider_account", "batch"
+        )
+        params = self.request.query_params
+        if params.get("status"):
+            qs = qs.filter(status__in=params["status"].split(","))
+        if params.get("channel"):
+            qs = qs.filter(channel=params["channel"])
+        if params.get("to"):
+            try:
+                qs = qs.filter(to=to_e164(params["to"]))
+            except InvalidNumber as exc:
+                raise ApiError(400, "invalid_number", str(exc), {"to": params["to"]}) from None
+        if params.get("batch"):
+            qs = qs.filter(batch__public_id=params["batch"])
+        for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
+            if params.get(name):
+                from django.utils.dateparse import parse_datetime
+
+                value = parse_datetime(params[name])
+                if value is None:
+                    raise ApiError(400, "invalid_date", f"{name} must be an ISO 8601 date-time.")
+                qs = qs.filter(**{lookup: value})
+        return qs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, description="Comma-separated statuses."),
+            OpenApiParameter("channel", str),
+            OpenApiParameter("to", str),
+            OpenApiParameter("batch", OpenApiTypes.UUID),
+            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=SendMessageSerializer,
+        responses={202: MessageSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        examples=[
+            OpenApiExample("Text SMS", value={"channel": "sms", "to": "+966501234567", "body": "Your code is 4821"},
+                           request_only=True),
+            OpenApiExample(
+                "Template",
+                value={"channel": "sms", "to": "+966501234567", "template": "welcome",
+                       "parameters": {"first_name": "Sara"}},
+                request_only=True,
+            ),
+        ],
+    )
+    def post(self, request, *args, **kwargs):
+        def handle():
+            serializer = SendMessageSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            recipient = services.Recipient(to=data["to"], params=data.get("parameters") or {})
+            result = _accept(request, _build_request(organization_of(request), data, [recipient]), bulk=False)
+            message = result.messages[0]
+            message.refresh_from_db()
+            return Response(MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+
+        return idempotent(request, "messages", handle)
+
+
+class BulkSend(APIView):
+    permission_classes = [IsOrganizationMember]
+
+    @extend_schema(
+        request=BulkSendSerializer,
+        responses={202: OpenApiTypes.OBJECT},
+        parameters=[IDEMPOTENCY_HEADER],
+        examples=[
+            OpenApiExample(
+                "Bulk with parameters",
+                value={
+                    "channel": "sms",
+                    "template": "welcome",
+                    "recipients": [
+                        {"to": "+966501234567", "parameters": {"first_name": "Sara"}},
+                        {"to": "+971501234567", "parameters": {"first_name": "Omar"}},
+                    ],
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request):
+        """Send to up to 10,000 recipients; refused numbers are listed while the valid ones go out."""
+
+        def handle():
+            serializer = BulkSendSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            recipients = [
+                services.Recipient(to=str(r["to"]), params=r.get("parameters") or {}, metadata=r.get("metadata") or {})
+                for r in data["recipients"]
+            ]
+            result = _accept(request, _build_request(organization_of(request), data, recipients), bulk=True)
+            body = {
+                "batch": {"id": str(result.batch.public_id), "total": result.batch.total},
+                "accepted": len(result.messages),
+                "rejected": sum(1 for m in result.messages if m.status == Status.REJECTED),
+                "refused": [r.__dict__ for r in result.refused],
+            }
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+
+        return idempotent(request, "messages/bulk", handle)
+
+
+class MessageDetail(generics.RetrieveAPIView):
+    serializer_class = MessageDetailSerializer
+    permission_classes = [IsOrganizationMember]
+    lookup_field = "public_id"
+
+    def get_queryset(self):
+        return (
+            Message.objects.filter(organization=organization_of(self.request))
+            .select_related("template", "provider_account", "batch")
+            .prefetch_related(
+                Prefetch("events", queryset=MessageEvent.objects.order_by("received_at", "id")),
+                Prefetch("delivery_attempts", queryset=DeliveryAttempt.objects.select_related("provider_account")),
+            )
+        )
+
+
+class MessageCancel(APIView):
+    permission_classes = [IsOrganizationMember]
+
+    @extend_schema(request=None, responses={200: MessageSerializer})
+    def post(self, request, public_id):
+        """Cancel a scheduled or queued message."""
+        message = get_object_or_404(Message, organization=organization_of(request), public_id=public_id)
+        if not services.cancel_message(message, actor=Actor.from_request(request)):
+            raise ApiError(
+                409, "not_cancelable", f"A {message.status} message cannot be canceled; only scheduled or queued ones."
+            )
+        message.refresh_from_db()
+        return Response(MessageSerializer(message).data)
+
+
+class BatchDetail(generics.RetrieveAPIView):
+    serializer_class = BatchSerializer
+    permission_classes = [IsOrganizationMember]
+    lookup_field = "public_id"
+
+    def get_queryset(self):
+        return Batch.objects.filter(organization=organization_of(self.request))
+
+
+class TemplateList(generics.ListCreateAPIView):
+    serializer_class = TemplateSerializer
+    permission_classes = [IsOrganizationAdmin]
+
+    def get_queryset(self):
+        return Template.objects.filter(organization=organization_of(self.request)).select_related("provider_account")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "organization": organization_of(self.request)}
+
+    def perform_create(self, serializer):
+        serializer.save(organization=organization_of(self.request), kind=Template.Kind.OWN)
+
+
+class TemplateDetail(generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = TemplateSerializer
+    permission_classes = [IsOrganizationAdmin]
+    lookup_field = "public_id"
+
+    def get_queryset(self):
+        return Template.objects.filter(organization=organization_of(self.request)).select_related("provider_account")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "organization": organization_of(self.request)}
+
+
+class OptOutList(generics.ListCreateAPIView):
+    serializer_class = OptOutSerializer
+    permission_classes = [IsOrganizationMember]
+
+    def get_queryset(self):
+        qs = OptOut.objects.filter(organization=organization_of(self.request))
+        if self.request.query_params.get("phone"):
+            qs = qs.filter(phone=self.request.query_params["phone"])
+        return qs
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            optout = services.add_opt_out(
+                organization_of(request),
+                serializer.validated_data["channel"],
+                serializer.validated_data["phone"],
+                source="api",
+            )
+        except InvalidNumber as exc:
+            raise ApiError(400, "invalid_number", str(exc), {"phone": exc.number}) from None
+        return Response(OptOutSerializer(optout).data, status=status.HTTP_201_CREATED)
+
+
+class OptOutDetail(generics.RetrieveDestroyAPIView):
+    serializer_class = OptOutSerializer
+    permission_classes = [IsOrganizationMember]
+
+    def get_queryset(self):
+        return OptOut.objects.filter(organization=organization_of(self.request))
+
+
+class Analytics(APIView):
+    permission_classes = [IsOrganizationMember]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE)],
+        responses={200: AnalyticsRowSerializer(many=True)},
+    )
+    def get(self, request):
+        """Counts by day, channel, provider and status (default: the last 30 days)."""
+        from django.utils.dateparse import parse_date
+
+        today = timezone.localdate()
+        start = parse_date(request.query_params.get("start", "")) or today - timedelta(days=29)
+        end = parse_date(request.query_params.get("end", "")) or today
+        if start > end or (end - start).days > 366:
+            raise ApiError(400, "invalid_range", "start must be before end, at most 366 days apart.")
+        rows = counts(organization_of(request), start, end)
+        return Response({"start": start, "end": end, "results": AnalyticsRowSerializer(rows, many=True).data})

@@ -1,0 +1,68 @@
+"""Play celery-beat's part in embedded mode (no REDIS_URL): run the periodic tasks in this process.
+
+It reads the same django-celery-beat `PeriodicTask` rows that beat reads and
+runs each due task in-process (tasks are eager in embedded mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+log = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run the periodic tasks (sweeper, purge, callbacks) in this process, for embedded mode."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="Run every enabled task once and exit.")
+        parser.add_argument("--tick", type=float, default=5.0, help="Seconds between checks.")
+
+    def handle(self, *args, once=False, tick=5.0, **options):
+        if settings.REDIS_URL and not once:
+            raise CommandError("REDIS_URL is set: run `celery -A jood beat` and a worker instead.")
+        from django_celery_beat.models import PeriodicTask
+
+        from jood.celery import app
+
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        last_run: dict[int, float] = {}
+        self.stdout.write("Embedded scheduler running; Ctrl-C to stop.")
+        while not stopping:
+            now = time.time()
+            for task in PeriodicTask.objects.filter(enabled=True).select_related(
+                "interval", "crontab"
+            ):
+                if not once and not self._due(task, last_run.get(task.pk), now):
+                    continue
+                last_run[task.pk] = now
+                try:
+                    app.tasks[task.task].apply(args=task.args and __import__("json").loads(task.args) or [])
+                    PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now())
+                except KeyError:
+                    log.error("periodic task %s names unknown task %s", task.name, task.task)
+                except Exception:
+                    log.exception("periodic task %s failed", task.name)
+            if once:
+                return
+            try:
+                time.sleep(tick)
+            except KeyboardInterrupt:
+                return
+
+    @staticmethod
+    def _due(task, last: float | None, now: float) -> bool:
+        if task.interval is not None:
+            return last is None or now - last >= task.interval.schedule.run_every.total_seconds()
+        if task.crontab is not None:
+            schedule = task.crontab.schedule
+            last_run = task.last_run_at or timezone.now() - timezone.timedelta(days=1)
+            return schedule.is_due(last_run).is_due
+        return False

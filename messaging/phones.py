@@ -1,0 +1,46 @@
+"""Phone numbers to E.164 with phonenumbers."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+_REASONS = {
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "unknown country code",
+    phonenumbers.ValidationResult.TOO_SHORT: "too short",
+    phonenumbers.ValidationResult.TOO_LONG: "too long",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "wrong length for its country",
+}
+
+
+class InvalidNumber(ValueError):
+    def __init__(self, number: str, reason: str):
+        super().__init__(f"{number!r} is not a valid phone number: {reason}.")
+        self.number = number
+        self.reason = reason
+
+
+def to_e164(raw: str, default_region: str | None = None) -> str:
+    """Return the number in E.164 (+9665...) or raise InvalidNumber with the reason."""
+    text = str(raw or "").strip()
+    if not text:
+        raise InvalidNumber(text, "empty")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except NumberParseException as exc:
+        reason = {
+            NumberParseException.INVALID_COUNTRY_CODE: "no country code (use the +<country code> form)",
+            NumberParseException.NOT_A_NUMBER: "not a phone number",
+            NumberParseException.TOO_SHORT_NSN: "too short",
+            NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+            NumberParseException.TOO_LONG: "too long",
+        }.get(exc.error_type, str(exc))
+        raise InvalidNumber(text, reason) from None
+    possible = phonenumbers.is_possible_number_with_reason(parsed)
+    if possible not in (phonenumbers.ValidationResult.IS_POSSIBLE, phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
+        raise InvalidNumber(text, _REASONS.get(possible, "not a possible number"))
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber(text, "not a number in use in its country's numbering plan")
+    return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)

@@ -1,0 +1,72 @@
+"""Per provider account token bucket, counting SMS segments.
+
+With Redis, one bucket per account shared by every worker (a Lua script
+makes take-or-wait atomic); in embedded mode, a bucket in this process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from django.conf import settings
+
+_LUA = """
+local key = KEYS[1]
+local rate = tonumber(ARGV[1])
+local capacity = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
+local now = tonumber(ARGV[4])
+local state = redis.call('HMGET', key, 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + (now - at) * rate)
+local wait = 0
+if tokens >= want then
+  tokens = tokens - want
+else
+  wait = (want - tokens) / rate
+  tokens = tokens - want
+end
+redis.call('HSET', key, 'tokens', tokens, 'at', now)
+redis.call('EXPIRE', key, 60)
+return tostring(wait)
+"""
+
+_local: dict[int, tuple[float, float]] = {}
+_lock = threading.Lock()
+_script = None
+
+
+def _redis_script():
+    global _script
+    if _script is None:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        _script = client.register_script(_LUA)
+    return _script
+
+
+def acquire(account_id: int, rate: float, tokens: int = 1) -> float:
+    """Take `tokens` from the account's bucket; return how long to wait before sending.
+
+    The tokens are reserved even when the caller must wait (the bucket goes
+    negative), so concurrent workers queue up fairly instead of all
+    retrying at once. A rate of 0 or less means no limit.
+    """
+    if rate <= 0:
+        return 0.0
+    capacity = max(float(rate), float(tokens))
+    now = time.time()
+    if settings.REDIS_URL:
+        try:
+            return float(_redis_script()(keys=[f"jood:bucket:{account_id}"], args=[rate, capacity, tokens, now]))
+        except Exception:
+            pass  # Redis unreachable: fall back to this process's bucket
+    with _lock:
+        level, at = _local.get(account_id, (capacity, now))
+        level = min(capacity, level + (now - at) * rate)
+        wait = 0.0 if level >= tokens else (tokens - level) / rate
+        _local[account_id] = (level - tokens, now)
+    return wait

@@ -1,0 +1,349 @@
+"""Writes of the messaging app: accepting messages, cancelling, opt-outs, routing.
+
+Every send path (API, portal, bulk) goes through `accept_messages`: it
+validates, writes every row in one transaction (bulk with one
+`bulk_create`) and publishes dispatch tasks after commit, in chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Organization
+from accounts.services import SYSTEM, Actor
+from messaging import sms
+from messaging.models import (
+    PLACEHOLDER,
+    Batch,
+    ConversationWindow,
+    MediaFile,
+    Message,
+    OptOut,
+    Status,
+    Template,
+)
+from messaging.phones import InvalidNumber, to_e164
+from messaging.status import apply_status
+from providers.models import Channel, ProviderAccount
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 50
+MAX_BULK = 10_000
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+class SendError(Exception):
+    """The whole request cannot be accepted (HTTP 400 in the API)."""
+
+    def __init__(self, code: str, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+@dataclass
+class Recipient:
+    to: str
+    params: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SendRequest:
+    """What the caller asks for; the same for one message and a bulk send."""
+
+    channel: str
+    recipients: list[Recipient]
+    body: str = ""
+    template: Template | None = None
+    media: list[dict] = field(default_factory=list)  # [{"kind", "url"} | {"kind", "media_id"}]
+    provider_account: ProviderAccount | None = None
+    sender: str = ""
+    scheduled_at: datetime | None = None
+    callback_url: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    batch_name: str = ""
+
+
+@dataclass
+class Refusal:
+    index: int
+    to: str
+    code: str
+    message: str
+
+
+@dataclass
+class AcceptResult:
+    messages: list[Message]
+    refused: list[Refusal]
+    batch: Batch | None = None
+
+
+def render(template_body: str, params: dict[str, Any]) -> str:
+    """Fill {{name}} placeholders; raise KeyError naming the first missing one."""
+    missing = [name for name in PLACEHOLDER.findall(template_body) if params.get(name) in (None, "")]
+    if missing:
+        raise KeyError(missing[0])
+    return PLACEHOLDER.sub(lambda m: str(params[m.group(1)]), template_body)
+
+
+def eligible_accounts(organization: Organization, channel: str) -> list[ProviderAccount]:
+    return list(
+        ProviderAccount.objects.filter(organization=organization, channel=channel, is_active=True).order_by(
+            "priority", "id"
+        )
+    )
+
+
+def _check_whatsapp_template(template: Template, params: dict[str, Any]) -> None:
+    """Refuse a WhatsApp template that is not approved or whose parameters do not match."""
+    if not template.is_approved:
+        raise SendError(
+            "template_not_approved",
+            f"WhatsApp template {template.name!r} ({template.language}) is {template.approval_status or 'not approved'}"
+            "; only approved templates can be sent.",
+        )
+    from providers import whatsapp
+
+    try:
+        whatsapp.check_template_parameters(template.components, whatsapp_components(params))
+    except ValueError as exc:
+        raise SendError("template_parameters", str(exc)) from None
+
+
+def whatsapp_components(params: dict[str, Any]) -> list[dict]:
+    """Turn {"header": [...], "body": [...], "buttons": [...]} (or Meta components) into Meta components."""
+    if isinstance(params.get("components"), list):
+        return params["components"]
+    components: list[dict] = []
+
+    def text_params(values):
+        return [v if isinstance(v, dict) else {"type": "text", "text": str(v)} for v in values]
+
+    if params.get("header"):
+        components.append({"type": "header", "parameters": text_params(params["header"])})
+    if params.get("body"):
+        components.append({"type": "body", "parameters": text_params(params["body"])})
+    for index, button in enumerate(params.get("buttons") or []):
+        if isinstance(button, dict) and "type" in button and "parameters" in button:
+            components.append({"type": "button", "index": str(index), **button})
+        else:
+            components.append(
+                {"type": "button", "sub_type": "url", "index": str(index), "parameters": text_params([button])}
+            )
+    return components
+
+
+def accept_messages(
+    organization: Organization, request: SendRequest, *, actor: Actor = SYSTEM, bulk: bool = False
+) -> AcceptResult:
+    """Validate and store messages, then queue them for dispatch after commit.
+
+    Invalid numbers and missing template parameters are refused (no row);
+    opted-out recipients, a closed WhatsApp window and a paused organization
+    give `rejected` rows with their code, as the provider would.
+    """
+    if len(request.recipients) > MAX_BULK:
+        raise SendError("too_many_recipients", f"At most {MAX_BULK} recipients per request.")
+    if request.channel not in Channel.values:
+        raise SendError("invalid_channel", f"Unknown channel {request.channel!r}.")
+    template = request.template
+    if template is not None and template.channel != request.channel:
+        raise SendError("template_channel", f"Template {template.name!r} is for {template.channel}.")
+    if template is None and not request.body and not request.media:
+        raise SendError("empty_message", "Give a body, a template or media.")
+    if request.channel == Channel.SMS and request.media and request.provider_account is not None:
+        if request.provider_account.provider not in ("twilio", "sandbox"):
+            raise SendError("media_unsupported", f"{request.provider_account.get_provider_display()} cannot send MMS.")
+    accounts = eligible_accounts(organization, request.channel)
+    if request.provider_account is not None:
+        if request.provider_account.organization_id != organization.pk or not request.provider_account.is_active:
+            raise SendError("provider_account", "That provider account is not active in this organization.")
+    elif not accounts:
+        raise SendError(
+            "no_provider_account",
+            f"No active {request.channel} provider account: connect one first.",
+        )
+    wa_template = template is not None and template.kind == Template.Kind.WHATSAPP
+
+    now = timezone.now()
+    refused: list[Refusal] = []
+    prepared: list[tuple[Recipient, str, str]] = []  # recipient, e164, body
+    seen: set[str] = set()
+    for index, recipient in enumerate(request.recipients):
+        try:
+            phone = to_e164(recipient.to)
+        except InvalidNumber as exc:
+            refused.append(Refusal(index, str(recipient.to), "invalid_number", str(exc)))
+            continue
+        if bulk and phone in seen:
+            refused.append(Refusal(index, phone, "duplicate_recipient", f"{phone} appears twice in this request."))
+            continue
+        seen.add(phone)
+        body = request.body
+        if template is not None and not wa_template:
+            try:
+                body = render(template.body, recipient.params)
+            except KeyError as exc:
+                name = exc.args[0]
+                refused.append(
+                    Refusal(index, phone, "missing_parameter", f"Template parameter {name!r} is missing for {phone}.")
+                )
+                continue
+        elif wa_template:
+            try:
+                _check_whatsapp_template(template, recipient.params)
+            except SendError as exc:
+                if not bulk:
+                    raise
+                refused.append(Refusal(index, phone, exc.code, exc.message))
+                continue
+        prepared.append((recipient, phone, body))
+
+    if not bulk and refused:
+        first = refused[0]
+        details = {"to": first.to} if first.code == "invalid_number" else {"parameter": first.message}
+        raise SendError(first.code, first.message, details)
+
+    phones = [phone for _, phone, _ in prepared]
+    opted_out = set(
+        OptOut.objects.filter(organization=organization, channel=request.channel, phone__in=phones).values_list(
+            "phone", flat=True
+        )
+    )
+    open_windows: set[str] = set()
+    if request.channel == Channel.WHATSAPP and not wa_template:
+        open_windows = set(
+            ConversationWindow.objects.filter(
+                organization=organization, phone__in=phones, last_inbound_at__gte=now - WHATSAPP_WINDOW
+            ).values_list("phone", flat=True)
+        )
+
+    initial = Status.SCHEDULED if request.scheduled_at and request.scheduled_at > now else Status.QUEUED
+    sender = request.sender or (request.provider_account.default_sender if request.provider_account else "")
+    messages: list[Message] = []
+    for recipient, phone, body in prepared:
+        info = sms.analyse(body) if request.channel == Channel.SMS else None
+        status, code, text = initial, "", ""
+        if organization.is_paused:
+            status, code, text = Status.REJECTED, "organization_paused", "Sending is paused for this organization."
+        elif phone in opted_out:
+            status, code, text = Status.REJECTED, "opted_out", f"{phone} has opted out of {request.channel} messages."
+        elif request.channel == Channel.WHATSAPP and not wa_template and phone not in open_windows:
+            status, code, text = (
+                Status.REJECTED,
+                "whatsapp_window_closed",
+                f"{phone} has not written in the last 24 hours: free-form WhatsApp messages are only allowed "
+                "inside that window. Use an approved template.",
+            )
+        metadata = {**request.metadata, **recipient.metadata}
+        messages.append(
+            Message(
+                organization=organization,
+                channel=request.channel,
+                to=phone,
+                sender=sender,
+                body=body,
+                template=template,
+                template_params=recipient.params if template is not None else {},
+                media=request.media,
+                status=status,
+                requested_account=request.provider_account,
+                encoding=info.encoding if info else "",
+                segments=info.segments if info else 1,
+                error_code=code,
+                error_message=text,
+                metadata=metadata,
+                callback_url=request.callback_url,
+                scheduled_at=request.scheduled_at if status == Status.SCHEDULED else None,
+                created_at=now,
+                queued_at=now if status == Status.QUEUED else None,
+                failed_at=now if status == Status.REJECTED else None,
+            )
+        )
+
+    with transaction.atomic():
+        batch = None
+        if bulk:
+            batch = Batch.objects.create(
+                organization=organization,
+                name=request.batch_name,
+                channel=request.channel,
+                total=len(request.recipients),
+                accepted=len(messages),
+                refused=len(refused),
+                created_by=actor.user,
+                api_key=actor.api_key,
+            )
+            for message in messages:
+                message.batch = batch
+        Message.objects.bulk_create(messages, batch_size=2000)
+        queued = [m.pk for m in messages if m.status == Status.QUEUED]
+        if queued:
+            from messaging.dispatch import publish_dispatch
+
+            transaction.on_commit(lambda: publish_dispatch(queued))
+    return AcceptResult(messages=messages, refused=refused, batch=batch)
+
+
+def cancel_message(message: Message, *, actor: Actor = SYSTEM) -> bool:
+    """Cancel a scheduled or queued message; False if it is past that."""
+    event = apply_status(message, Status.CANCELED, source="admin" if actor.user else "api")
+    return bool(event and event.applied)
+
+
+def retry_message(message: Message, *, actor: Actor = SYSTEM) -> bool:
+    """Send a failed or undelivered message again, as a new attempt through the normal pipeline."""
+    if message.status not in (Status.FAILED, Status.UNDELIVERED):
+        return False
+    event = apply_status(message, Status.QUEUED, source="admin", raw_status="retry", restart=True)
+    if event and event.applied:
+        from messaging.dispatch import publish_dispatch
+
+        transaction.on_commit(lambda: publish_dispatch([message.pk]))
+        return True
+    return False
+
+
+def add_opt_out(organization: Organization, channel: str, phone: str, *, source: str = "api") -> OptOut:
+    optout, _ = OptOut.objects.get_or_create(
+        organization=organization, channel=channel, phone=to_e164(phone), defaults={"source": source}
+    )
+    return optout
+
+
+def remove_opt_out(organization: Organization, channel: str, phone: str) -> int:
+    deleted, _ = OptOut.objects.filter(organization=organization, channel=channel, phone=phone).delete()
+    return deleted
+
+
+def batch_progress(batch: Batch) -> dict[str, Any]:
+    """Counts by status and the share of messages that reached a final state."""
+    from django.db.models import Count
+
+    counts = {
+        row["status"]: row["n"]
+        for row in Message.objects.filter(batch=batch).values("status").annotate(n=Count("id")).order_by()
+    }
+    total = sum(counts.values())
+    pending = sum(counts.get(s, 0) for s in (Status.SCHEDULED, Status.QUEUED, Status.SENDING))
+    done = total - pending
+    return {
+        "counts": counts,
+        "total": total,
+        "done": done,
+        "percent": 100.0 if total == 0 else round(100.0 * done / total, 1),
+    }
+
+
+def media_for(organization: Organization, public_id) -> MediaFile:
+    return MediaFile.objects.get(organization=organization, public_id=public_id)

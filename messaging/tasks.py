@@ -1,0 +1,22 @@
+"""Celery tasks: thin wrappers over services. Each takes ids and is safe to run twice."""
+
+from celery import shared_task
+
+from messaging import dispatch
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def dispatch_messages(message_ids: list[int]) -> int:
+    return dispatch.dispatch(message_ids)
+
+
+@shared_task(ignore_result=True)
+def sweep() -> dict:
+    return dispatch.sweep()
+
+
+@shared_task(ignore_result=True)
+def rollup_daily_stats() -> int:
+    from messaging.analytics import rollup_recent_days
+
+    return rollup_recent_days()

@@ -1,0 +1,118 @@
+"""Provider accounts: the customer's own Twilio, Infobip, Unifonic, WhatsApp or sandbox account."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
+
+from accounts.models import Organization
+from providers.base import AccountConfig, get_adapter
+
+
+class Provider(models.TextChoices):
+    TWILIO = "twilio", "Twilio"
+    INFOBIP = "infobip", "Infobip"
+    UNIFONIC = "unifonic", "Unifonic"
+    WHATSAPP = "whatsapp", "WhatsApp Cloud API"
+    SANDBOX = "sandbox", "Sandbox"
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class ProviderAccountQuerySet(models.QuerySet):
+    def for_organization(self, organization):
+        return self.filter(organization=organization)
+
+
+class ProviderAccount(models.Model):
+    """One connection to a provider. Credentials are encrypted and write-only."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="provider_accounts")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    label = models.CharField(max_length=100)
+    # A JSON object of the provider's credential fields, encrypted at rest
+    # (Fernet, FIELD_ENCRYPTION_KEY). Emptied, not only flagged, on erasure.
+    credentials = EncryptedTextField(blank=True, default="")
+    # Masked hints ("••••ab12") of each field: the only form ever shown.
+    credentials_hint = models.JSONField(default=dict, blank=True)
+    default_sender = models.CharField(max_length=64, blank=True)
+    priority = models.PositiveSmallIntegerField(default=100, help_text="Lower is tried first.")
+    allowed_prefixes = models.JSONField(
+        default=list, blank=True, help_text='E.164 prefixes this account sends to, e.g. ["+966", "+971"]; empty: all.'
+    )
+    messages_per_second = models.FloatField(default=10.0, help_text="Segments per second, shared by every worker.")
+    api_base_url = models.URLField(blank=True, help_text="Empty: the provider's public default.")
+    # The token in the callback URL (Infobip, Unifonic) or the HMAC key (sandbox).
+    webhook_secret = EncryptedCharField(max_length=100, default=new_webhook_secret)
+    settings = models.JSONField(default=dict, blank=True, help_text="Provider options (sandbox: rates, latency).")
+    max_attempts = models.PositiveSmallIntegerField(default=3, help_text="Tries on this account before failing over.")
+    is_active = models.BooleanField(default=True)
+    health_status = models.CharField(max_length=20, blank=True)
+    health_detail = models.CharField(max_length=300, blank=True)
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProviderAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["priority", "id"]
+        indexes = [models.Index(fields=["organization", "channel", "is_active", "priority"], name="pa_routing")]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.get_provider_display()})"
+
+    # Credentials are set and read only through these two methods.
+    def set_credentials(self, values: dict[str, str]) -> None:
+        clean = {k: str(v) for k, v in values.items() if v not in (None, "")}
+        self.credentials = json.dumps(clean)
+        self.credentials_hint = get_adapter(self.provider).mask(clean)
+
+    def get_credentials(self) -> dict[str, str]:
+        if not self.credentials:
+            return {}
+        return json.loads(self.credentials)
+
+    @property
+    def adapter(self):
+        return get_adapter(self.provider)
+
+    @property
+    def callback_url(self) -> str:
+        """The address to paste into the provider's console (and sent per message where taken)."""
+        url = f"{settings.PUBLIC_BASE_URL}/webhooks/{self.provider}/{self.public_id}/"
+        if self.adapter.callback_token_in_url:
+            url += f"?t={self.webhook_secret}"
+        return url
+
+    def to_config(self) -> AccountConfig:
+        return AccountConfig(
+            id=str(self.public_id),
+            provider=self.provider,
+            channel=self.channel,
+            credentials=self.get_credentials(),
+            sender=self.default_sender,
+            api_base_url=self.api_base_url,
+            callback_url=self.callback_url,
+            webhook_secret=self.webhook_secret,
+            settings=dict(self.settings or {}),
+        )
+
+    def accepts(self, phone: str) -> bool:
+        """True if this account may send to the E.164 number."""
+        prefixes = self.allowed_prefixes or []
+        return not prefixes or any(phone.startswith(p) for p in prefixes)
