@@ -7,6 +7,7 @@ from jood import views
 api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("messaging.api_urls")),
+    path("", include("providers.api_urls")),
 ]
 
 urlpatterns = [

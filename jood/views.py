@@ -45,4 +45,6 @@ def healthz(request):
     broker = _broker_ok()
     checks["broker"] = "embedded" if broker is None else ("ok" if broker else "unreachable")
     healthy = "unreachable" not in checks.values()
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+    )

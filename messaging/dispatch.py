@@ -123,8 +123,10 @@ def choose_account(message: Message, accounts: list[ProviderAccount]) -> Provide
             return account
         return None
     for account in accounts:
-        if account.channel == message.channel and account.accepts(message.to) and account.pk not in (
-            message.tried_accounts or []
+        if (
+            account.channel == message.channel
+            and account.accepts(message.to)
+            and account.pk not in (message.tried_accounts or [])
         ):
             return account
     return None
@@ -200,8 +202,9 @@ def send_one(message: Message, accounts: list[ProviderAccount]) -> bool:
     return True
 
 
-def _record_accepted(message, account, started, latency, *, provider_message_id, raw_status,
-                     status=Status.SENT, segments=None, price="") -> None:
+def _record_accepted(
+    message, account, started, latency, *, provider_message_id, raw_status, status=Status.SENT, segments=None, price=""
+) -> None:
     with transaction.atomic():
         DeliveryAttempt.objects.create(
             message=message,
@@ -234,7 +237,11 @@ def _record_accepted(message, account, started, latency, *, provider_message_id,
 
 
 def _record_error(
-    message: Message, account: ProviderAccount, started, latency: int, error: ProviderError,
+    message: Message,
+    account: ProviderAccount,
+    started,
+    latency: int,
+    error: ProviderError,
     accounts: list[ProviderAccount],
 ) -> None:
     outcome = DeliveryAttempt.Outcome.PERMANENT if error.permanent else DeliveryAttempt.Outcome.RETRYABLE
@@ -289,8 +296,9 @@ def _finish_failed(message: Message, code: str, text: str, account: ProviderAcco
         if account is not None:
             updates.update(provider_account=account, provider=account.provider)
         Message.objects.filter(pk=message.pk).update(**updates)
-        apply_status(message, Status.FAILED, source="dispatch", raw_status="failed", error_code=code,
-                     error_message=text)
+        apply_status(
+            message, Status.FAILED, source="dispatch", raw_status="failed", error_code=code, error_message=text
+        )
 
 
 def sweep(now=None) -> dict[str, int]:

@@ -286,6 +286,9 @@ class PendingStatusUpdate(models.Model):
     class Meta:
         indexes = [models.Index(fields=["provider", "provider_message_id"], name="pending_provider_id")]
 
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_message_id}"
+
 
 class OptOut(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="opt_outs")
@@ -311,6 +314,9 @@ class ConversationWindow(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organization", "phone"], name="uniq_window")]
+
+    def __str__(self) -> str:
+        return f"{self.phone} until {self.last_inbound_at:%Y-%m-%d %H:%M}"
 
 
 class InboundMessage(models.Model):
@@ -363,6 +369,9 @@ class DailyStats(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel} {self.status}: {self.count}"
+
 
 class IdempotencyRecord(models.Model):
     """Stripe-style Idempotency-Key: the first answer, replayed for 24 hours."""
@@ -377,3 +386,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organization", "key"], name="uniq_idempotency")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Template
@@ -7,6 +8,9 @@ from messaging.services import MAX_BULK
 from providers.models import Channel
 
 
+@extend_schema_field(
+    {"type": "object", "nullable": True, "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}
+)
 class ErrorField(serializers.Field):
     def __init__(self, **kwargs):
         kwargs["source"] = "*"
@@ -22,8 +26,17 @@ class ErrorField(serializers.Field):
 class MessageEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = MessageEvent
-        fields = ["status", "raw_status", "source", "applied", "provider_timestamp", "received_at", "error_code",
-                  "error_message", "detail"]
+        fields = [
+            "status",
+            "raw_status",
+            "source",
+            "applied",
+            "provider_timestamp",
+            "received_at",
+            "error_code",
+            "error_message",
+            "detail",
+        ]
 
 
 class DeliveryAttemptSerializer(serializers.ModelSerializer):
@@ -31,8 +44,15 @@ class DeliveryAttemptSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DeliveryAttempt
-        fields = ["provider_account", "started_at", "latency_ms", "outcome", "http_status", "error_code",
-                  "error_message"]
+        fields = [
+            "provider_account",
+            "started_at",
+            "latency_ms",
+            "outcome",
+            "http_status",
+            "error_code",
+            "error_message",
+        ]
 
 
 class MessageSerializer(serializers.ModelSerializer):
@@ -46,10 +66,34 @@ class MessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = [
-            "id", "channel", "to", "sender", "body", "template", "parameters", "media", "status", "provider",
-            "provider_account", "provider_message_id", "encoding", "segments", "price", "error", "batch",
-            "metadata", "callback_url", "scheduled_at", "attempts", "created_at", "queued_at", "sent_at",
-            "delivered_at", "read_at", "failed_at", "canceled_at",
+            "id",
+            "channel",
+            "to",
+            "sender",
+            "body",
+            "template",
+            "parameters",
+            "media",
+            "status",
+            "provider",
+            "provider_account",
+            "provider_message_id",
+            "encoding",
+            "segments",
+            "price",
+            "error",
+            "batch",
+            "metadata",
+            "callback_url",
+            "scheduled_at",
+            "attempts",
+            "created_at",
+            "queued_at",
+            "sent_at",
+            "delivered_at",
+            "read_at",
+            "failed_at",
+            "canceled_at",
         ]
 
     def get_template(self, message) -> str | None:
@@ -115,6 +159,11 @@ class SendMessageSerializer(_SendCommon):
     to = serializers.CharField(max_length=32, help_text="E.164, e.g. +966501234567.")
     parameters = serializers.JSONField(required=False, help_text="Template parameters by name.")
 
+    def validate_parameters(self, value):
+        if value is not None and not isinstance(value, dict):
+            raise serializers.ValidationError("parameters must be a JSON object.")
+        return value
+
 
 class RecipientSerializer(serializers.Serializer):
     to = serializers.CharField(max_length=32)
@@ -163,10 +212,32 @@ class TemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Template
-        fields = ["id", "kind", "channel", "name", "language", "body", "placeholders", "provider_account",
-                  "category", "components", "approval_status", "synced_at", "created_at", "updated_at"]
-        read_only_fields = ["kind", "provider_account", "category", "components", "approval_status", "synced_at",
-                            "created_at", "updated_at"]
+        fields = [
+            "id",
+            "kind",
+            "channel",
+            "name",
+            "language",
+            "body",
+            "placeholders",
+            "provider_account",
+            "category",
+            "components",
+            "approval_status",
+            "synced_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "kind",
+            "provider_account",
+            "category",
+            "components",
+            "approval_status",
+            "synced_at",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_provider_account(self, template) -> str | None:
         return str(template.provider_account.public_id) if template.provider_account_id else None
@@ -192,6 +263,9 @@ class TemplateSerializer(serializers.ModelSerializer):
 
 
 class OptOutSerializer(serializers.ModelSerializer):
+    # Any common form ("00966 50 123 4567"): stored in E.164 by the service.
+    phone = serializers.CharField(max_length=32)
+
     class Meta:
         model = OptOut
         fields = ["id", "channel", "phone", "source", "created_at"]

@@ -107,8 +107,14 @@ def apply_status(
                 locked.tried_accounts = []
                 locked.error_code = ""
                 locked.error_message = ""
-                fields += ["lease_expires_at", "next_attempt_at", "attempts_on_account", "tried_accounts",
-                           "error_code", "error_message"]
+                fields += [
+                    "lease_expires_at",
+                    "next_attempt_at",
+                    "attempts_on_account",
+                    "tried_accounts",
+                    "error_code",
+                    "error_message",
+                ]
             locked.save(update_fields=sorted(set(fields)))
             transaction.on_commit(
                 lambda: message_status_changed.send(
@@ -122,8 +128,9 @@ def apply_status(
         return event
 
 
-def apply_provider_update(provider: str, update: StatusUpdate, *, source: str = "webhook",
-                          webhook_event_id: int | None = None) -> MessageEvent | None | bool:
+def apply_provider_update(
+    provider: str, update: StatusUpdate, *, source: str = "webhook", webhook_event_id: int | None = None
+) -> MessageEvent | None | bool:
     """Apply a provider's status report, matched by its message id (or ours, where echoed).
 
     Returns False when no message matches yet: the update is kept as a
@@ -137,9 +144,7 @@ def apply_provider_update(provider: str, update: StatusUpdate, *, source: str = 
     )
     if message_id is None and update.our_message_id:
         message_id = (
-            Message.objects.filter(public_id=_uuid_or_none(update.our_message_id))
-            .values_list("pk", flat=True)
-            .first()
+            Message.objects.filter(public_id=_uuid_or_none(update.our_message_id)).values_list("pk", flat=True).first()
             if _uuid_or_none(update.our_message_id)
             else None
         )

@@ -1,3 +1,3 @@
 """Imports every adapter module so that each registers itself."""
 
-from providers import sandbox  # noqa: F401
+from providers import infobip, sandbox, twilio, unifonic, whatsapp  # noqa: F401

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
@@ -197,9 +197,8 @@ def parse_retry_after(value: str | None) -> float | None:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    from datetime import timezone
 
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def constant_time_in(candidate: str, secrets: list[str] | tuple[str, ...]) -> bool:
@@ -293,11 +292,11 @@ class ProviderAdapter:
         except requests.Timeout as exc:
             raise ProviderError(f"{self.name}: timed out", permanent=False, code="timeout") from exc
         except requests.ConnectionError as exc:
-            raise ProviderError(
-                f"{self.name}: could not connect", permanent=False, code="connection_error"
-            ) from exc
+            raise ProviderError(f"{self.name}: could not connect", permanent=False, code="connection_error") from exc
         except requests.RequestException as exc:
-            raise ProviderError(f"{self.name}: {exc.__class__.__name__}", permanent=False, code="request_error") from exc
+            raise ProviderError(
+                f"{self.name}: {exc.__class__.__name__}", permanent=False, code="request_error"
+            ) from exc
 
     def raise_for_http(self, response: requests.Response) -> None:
         """Raise the generic retryable error for 429 and 5xx."""

@@ -46,7 +46,7 @@ class ProviderAccount(models.Model):
     label = models.CharField(max_length=100)
     # A JSON object of the provider's credential fields, encrypted at rest
     # (Fernet, FIELD_ENCRYPTION_KEY). Emptied, not only flagged, on erasure.
-    credentials = EncryptedTextField(blank=True, default="")
+    credentials = EncryptedTextField(null=True, blank=True)
     # Masked hints ("••••ab12") of each field: the only form ever shown.
     credentials_hint = models.JSONField(default=dict, blank=True)
     default_sender = models.CharField(max_length=64, blank=True)
@@ -78,6 +78,7 @@ class ProviderAccount(models.Model):
 
     # Credentials are set and read only through these two methods.
     def set_credentials(self, values: dict[str, str]) -> None:
+        """Store credentials (encrypted) and their masked hints."""
         clean = {k: str(v) for k, v in values.items() if v not in (None, "")}
         self.credentials = json.dumps(clean)
         self.credentials_hint = get_adapter(self.provider).mask(clean)

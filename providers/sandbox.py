@@ -22,7 +22,7 @@ import json
 import random
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from providers.base import (
     DELIVERED,
@@ -62,14 +62,20 @@ class SandboxAdapter(ProviderAdapter):
         if latency:
             time.sleep(latency / 1000)
         if rng.random() < float(options.get("error_rate", 0) or 0):
-            raise ProviderError("sandbox: simulated server error (HTTP 503)", permanent=False, code="503", http_status=503)
+            raise ProviderError(
+                "sandbox: simulated server error (HTTP 503)", permanent=False, code="503", http_status=503
+            )
         if rng.random() < float(options.get("permanent_error_rate", 0) or 0):
-            raise ProviderError("sandbox: the 'To' number is not a valid phone number", permanent=True, code="21211",
-                                http_status=400)
-        return SendResult(provider_message_id="SB" + uuid.uuid4().hex, status=SENT, raw_status="accepted",
-                          segments=message.segments)
+            raise ProviderError(
+                "sandbox: the 'To' number is not a valid phone number", permanent=True, code="21211", http_status=400
+            )
+        return SendResult(
+            provider_message_id="SB" + uuid.uuid4().hex, status=SENT, raw_status="accepted", segments=message.segments
+        )
 
-    def callbacks(self, account: AccountConfig, provider_message_id: str, to: str, our_id: str) -> list[tuple[bytes, dict]]:
+    def callbacks(
+        self, account: AccountConfig, provider_message_id: str, to: str, our_id: str
+    ) -> list[tuple[bytes, dict]]:
         """Return the (body, headers) of the status callbacks this message gets."""
         options = account.settings or {}
         rng = random.Random(provider_message_id)
@@ -109,7 +115,7 @@ class SandboxAdapter(ProviderAdapter):
                 provider_message_id=str(data["id"]),
                 status=STATUS_MAP.get(raw),
                 raw_status=raw,
-                occurred_at=datetime.fromtimestamp(float(data["timestamp"]), tz=timezone.utc),
+                occurred_at=datetime.fromtimestamp(float(data["timestamp"]), tz=UTC),
                 error_code=str(data.get("error_code") or ""),
                 error_message=str(data.get("error_message") or ""),
                 our_message_id=str(data.get("reference") or ""),

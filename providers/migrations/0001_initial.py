@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('provider', models.CharField(choices=[('twilio', 'Twilio'), ('infobip', 'Infobip'), ('unifonic', 'Unifonic'), ('whatsapp', 'WhatsApp Cloud API'), ('sandbox', 'Sandbox')], max_length=16)),
                 ('channel', models.CharField(choices=[('sms', 'SMS'), ('whatsapp', 'WhatsApp')], max_length=16)),
                 ('label', models.CharField(max_length=100)),
-                ('credentials', encrypted_model_fields.fields.EncryptedTextField(blank=True, default='')),
+                ('credentials', encrypted_model_fields.fields.EncryptedTextField(blank=True, null=True)),
                 ('credentials_hint', models.JSONField(blank=True, default=dict)),
                 ('default_sender', models.CharField(blank=True, max_length=64)),
                 ('priority', models.PositiveSmallIntegerField(default=100, help_text='Lower is tried first.')),

@@ -1,14 +1,36 @@
-import pytest
+from __future__ import annotations
 
+import contextlib
+
+import pytest
+from django.utils import timezone
+
+from messaging.models import Message, Status
 from providers.models import Channel, Provider, ProviderAccount
 
 
 def make_account(organization, provider=Provider.SANDBOX, channel=Channel.SMS, **fields) -> ProviderAccount:
-    account = ProviderAccount(organization=organization, provider=provider, channel=channel,
-                              label=fields.pop("label", f"{provider} {channel}"), **fields)
+    account = ProviderAccount(
+        organization=organization,
+        provider=provider,
+        channel=channel,
+        label=fields.pop("label", f"{provider} {channel}"),
+        **fields,
+    )
     account.set_credentials(fields.pop("credentials", {}) if "credentials" in fields else {})
     account.save()
     return account
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """Assert the API's error shape ({"error": {"code", "message", "details"}}) and return the inner object."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
 
 
 @pytest.fixture
@@ -19,3 +41,51 @@ def sandbox(acme) -> ProviderAccount:
 @pytest.fixture
 def globex_sandbox(globex) -> ProviderAccount:
     return make_account(globex, messages_per_second=0)
+
+
+@pytest.fixture
+def whatsapp_sandbox(acme) -> ProviderAccount:
+    return make_account(acme, channel=Channel.WHATSAPP, default_sender="+966500000001", messages_per_second=0)
+
+
+@pytest.fixture
+def dispatching(django_capture_on_commit_callbacks):
+    """Return a context manager in which the dispatch published on commit runs, on either backend.
+
+    Embedded mode runs Celery tasks eagerly already; with REDIS_URL they go to
+    the broker, so Celery is made eager for the test (and restored after).
+    """
+    from jood.celery import app
+
+    was_eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+
+    @contextlib.contextmanager
+    def run():
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            yield callbacks
+
+    try:
+        yield run
+    finally:
+        app.conf.task_always_eager = was_eager
+
+
+def queued_rows(organization, n: int) -> list[int]:
+    """Queue n SMS messages in the database without publishing a task for them."""
+    now = timezone.now()
+    rows = Message.objects.bulk_create(
+        Message(
+            organization=organization,
+            channel="sms",
+            to=f"+1415555{i:04d}",
+            body=f"Message {i}",
+            status=Status.QUEUED,
+            created_at=now,
+            queued_at=now,
+            encoding="GSM-7",
+            segments=1,
+        )
+        for i in range(1, n + 1)
+    )
+    return [m.pk for m in rows]

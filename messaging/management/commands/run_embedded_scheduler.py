@@ -37,9 +37,7 @@ class Command(BaseCommand):
         self.stdout.write("Embedded scheduler running; Ctrl-C to stop.")
         while not stopping:
             now = time.time()
-            for task in PeriodicTask.objects.filter(enabled=True).select_related(
-                "interval", "crontab"
-            ):
+            for task in PeriodicTask.objects.filter(enabled=True).select_related("interval", "crontab"):
                 if not once and not self._due(task, last_run.get(task.pk), now):
                     continue
                 last_run[task.pk] = now

@@ -1,0 +1,58 @@
+# Jood Notifications: `make run` starts everything on a laptop, `make test` runs the suite.
+# Needs Python 3.11 (override with `make PYTHON=/path/to/python3.11 ...`) and make.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# Touched after a successful install: requirements are installed again only when they change.
+INSTALLED := $(VENV)/.requirements-installed
+PORT ?= 8000
+
+.PHONY: run test lint install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(INSTALLED): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: install
+	@$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	# Background processes are stopped when the web server stops (Ctrl-C included).
+	pids=()
+	stop_background() { for pid in "$${pids[@]}"; do kill "$$pid" 2>/dev/null || true; done; wait || true; }
+	trap stop_background EXIT
+	trap 'exit 130' INT TERM
+	if [[ -n "$${REDIS_URL:-}" ]]; then
+		echo "REDIS_URL is set: starting a Celery worker and celery-beat."
+		$(BIN)/celery -A jood worker --loglevel INFO & pids+=($$!)
+		$(BIN)/celery -A jood beat --loglevel INFO & pids+=($$!)
+	elif $(BIN)/python manage.py help run_embedded_scheduler >/dev/null 2>&1; then
+		echo "Embedded mode: tasks run in the web process; starting the embedded scheduler."
+		$(BIN)/python manage.py run_embedded_scheduler & pids+=($$!)
+	else
+		echo "Embedded mode: tasks run in the web process (no embedded scheduler installed)."
+	fi
+	echo
+	echo "  Portal:    http://localhost:$(PORT)/portal/"
+	echo "  Admin:     http://localhost:$(PORT)/admin/"
+	echo "  API docs:  http://localhost:$(PORT)/api/docs/"
+	echo
+	$(BIN)/python manage.py runserver 0.0.0.0:$(PORT)
+
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

@@ -1,0 +1,94 @@
+"""The provider accounts API: connect, change, test, disconnect. Credentials never come back."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsOrganizationAdmin, organization_of
+from accounts.services import Actor
+from jood.api import ApiError
+from providers import services
+from providers.models import ProviderAccount
+from providers.serializers import ProviderAccountSerializer
+
+
+def _invalid(exc: services.InvalidAccount) -> ApiError:
+    return ApiError(400, "validation_error", str(exc), exc.errors)
+
+
+class ProviderAccountList(generics.ListCreateAPIView):
+    serializer_class = ProviderAccountSerializer
+    permission_classes = [IsOrganizationAdmin]
+
+    def get_queryset(self):
+        return ProviderAccount.objects.filter(organization=organization_of(self.request))
+
+    @extend_schema(
+        examples=[
+            OpenApiExample(
+                "Twilio",
+                value={
+                    "provider": "twilio",
+                    "channel": "sms",
+                    "label": "Twilio KSA",
+                    "credentials": {"account_sid": "AC…", "auth_token": "…"},
+                    "default_sender": "+15005550006",
+                },
+                request_only=True,
+            )
+        ]
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        try:
+            serializer.instance = services.connect_account(
+                organization_of(self.request),
+                credentials=data.pop("credentials"),
+                actor=Actor.from_request(self.request),
+                **data,
+            )
+        except services.InvalidAccount as exc:
+            raise _invalid(exc) from None
+
+
+class ProviderAccountDetail(generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = ProviderAccountSerializer
+    permission_classes = [IsOrganizationAdmin]
+    lookup_field = "public_id"
+
+    def get_queryset(self):
+        return ProviderAccount.objects.filter(organization=organization_of(self.request))
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        try:
+            services.update_account(
+                serializer.instance,
+                credentials=data.pop("credentials", None),
+                actor=Actor.from_request(self.request),
+                **data,
+            )
+        except services.InvalidAccount as exc:
+            raise _invalid(exc) from None
+
+    def perform_destroy(self, instance):
+        services.delete_account(instance, actor=Actor.from_request(self.request))
+
+
+class ProviderAccountCheck(APIView):
+    permission_classes = [IsOrganizationAdmin]
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request, public_id):
+        """Test the credentials against the provider's harmless read endpoint."""
+        account = generics.get_object_or_404(
+            ProviderAccount, organization=organization_of(request), public_id=public_id
+        )
+        result = services.check_account(account)
+        return Response({"status": result.status, "ok": result.ok, "detail": result.detail}, status=status.HTTP_200_OK)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from providers.base import provider_names
+from providers.models import Channel, ProviderAccount
+
+
+class ProviderAccountSerializer(serializers.ModelSerializer):
+    """Credentials are write-only: the answer carries only masked hints."""
+
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    provider = serializers.ChoiceField(choices=[])
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    credentials = serializers.DictField(child=serializers.CharField(allow_blank=True), write_only=True, required=False)
+    credentials_hint = serializers.JSONField(read_only=True)
+    callback_url = serializers.CharField(read_only=True)
+    allowed_prefixes = serializers.ListField(child=serializers.RegexField(r"^\+\d{1,6}$"), required=False)
+
+    class Meta:
+        model = ProviderAccount
+        fields = [
+            "id",
+            "provider",
+            "channel",
+            "label",
+            "credentials",
+            "credentials_hint",
+            "default_sender",
+            "priority",
+            "allowed_prefixes",
+            "messages_per_second",
+            "max_attempts",
+            "api_base_url",
+            "settings",
+            "is_active",
+            "callback_url",
+            "health_status",
+            "health_detail",
+            "health_checked_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["health_status", "health_detail", "health_checked_at", "created_at", "updated_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = [(name, name) for name in provider_names()]
+        if self.instance is not None and not isinstance(self.instance, list):
+            # Provider and channel are fixed once connected.
+            self.fields["provider"].read_only = True
+            self.fields["channel"].read_only = True
+
+    def validate(self, data):
+        if self.instance is None and "credentials" not in data:
+            data["credentials"] = {}
+        return data
+
+    def validate_settings(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("settings must be a JSON object.")
+        return value
+
+    def validate_messages_per_second(self, value):
+        if value < 0 or value > 10_000:
+            raise serializers.ValidationError("Between 0 (no limit) and 10,000.")
+        return value

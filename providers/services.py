@@ -1,0 +1,141 @@
+"""Writes of the providers app: connecting, changing, testing and erasing provider accounts."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import AccessLog, Organization
+from accounts.services import SYSTEM, Actor, record_access
+from providers.base import HealthResult, get_adapter
+from providers.models import ProviderAccount
+
+
+class InvalidAccount(ValueError):
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def _validate(provider: str, channel: str, credentials: dict[str, str]) -> None:
+    adapter = get_adapter(provider)
+    errors = {}
+    if channel not in adapter.channels:
+        errors["channel"] = f"{provider} sends {', '.join(adapter.channels)}, not {channel}."
+    for field, error in adapter.validate_credentials(credentials).items():
+        errors[f"credentials.{field}"] = error
+    if errors:
+        raise InvalidAccount(errors)
+
+
+@transaction.atomic
+def connect_account(
+    organization: Organization,
+    *,
+    provider: str,
+    channel: str,
+    label: str,
+    credentials: dict[str, str],
+    actor: Actor = SYSTEM,
+    **fields,
+) -> ProviderAccount:
+    """Create a provider account after validating its credentials' shape."""
+    _validate(provider, channel, credentials)
+    account = ProviderAccount(organization=organization, provider=provider, channel=channel, label=label, **fields)
+    account.set_credentials(credentials)
+    account.save()
+    record_access(
+        AccessLog.Action.CREDENTIALS_CHANGED,
+        actor,
+        organization=organization,
+        account=str(account.public_id),
+        change="connected",
+        provider=provider,
+    )
+    return account
+
+
+@transaction.atomic
+def update_account(
+    account: ProviderAccount, *, credentials: dict[str, str] | None = None, actor: Actor = SYSTEM, **fields
+) -> ProviderAccount:
+    """Change an account. Credentials given are merged over the stored ones (write-only: never read back)."""
+    for name, value in fields.items():
+        setattr(account, name, value)
+    update = list(fields)
+    if credentials:
+        merged = {**account.get_credentials(), **credentials}
+        _validate(account.provider, account.channel, merged)
+        account.set_credentials(merged)
+        update += ["credentials", "credentials_hint"]
+    account.save(update_fields=sorted(set(update)) + ["updated_at"] if update else None)
+    if credentials:
+        record_access(
+            AccessLog.Action.CREDENTIALS_CHANGED,
+            actor,
+            organization=account.organization,
+            account=str(account.public_id),
+            change="updated",
+            fields=sorted(credentials),
+        )
+    return account
+
+
+def check_account(account: ProviderAccount) -> HealthResult:
+    """Call the provider's harmless read endpoint and keep the result on the account."""
+    result = account.adapter.check_credentials(account.to_config())
+    ProviderAccount.objects.filter(pk=account.pk).update(
+        health_status=result.status, health_detail=result.detail[:300], health_checked_at=timezone.now()
+    )
+    account.health_status, account.health_detail = result.status, result.detail[:300]
+    return result
+
+
+def set_active(account: ProviderAccount, active: bool, *, actor: Actor = SYSTEM) -> None:
+    ProviderAccount.objects.filter(pk=account.pk).update(is_active=active, updated_at=timezone.now())
+    account.is_active = active
+    record_access(
+        AccessLog.Action.CREDENTIALS_CHANGED,
+        actor,
+        organization=account.organization,
+        account=str(account.public_id),
+        change="enabled" if active else "disabled",
+    )
+
+
+@transaction.atomic
+def erase_credentials(organization: Organization, *, actor: Actor = SYSTEM) -> int:
+    """Empty every credential column of the organization at once (NULL, not an encrypted empty string)."""
+    count = ProviderAccount.objects.filter(organization=organization).update(
+        credentials=None, credentials_hint={}, is_active=False, updated_at=timezone.now()
+    )
+    record_access(
+        AccessLog.Action.CREDENTIALS_CHANGED, actor, organization=organization, change="erased", accounts=count
+    )
+    return count
+
+
+def delete_account(account: ProviderAccount, *, actor: Actor = SYSTEM) -> None:
+    organization = account.organization
+    public_id = str(account.public_id)
+    account.delete()
+    record_access(
+        AccessLog.Action.CREDENTIALS_CHANGED, actor, organization=organization, account=public_id, change="deleted"
+    )
+
+
+def reencrypt_all() -> int:
+    """Re-save every encrypted column so it is encrypted with the newest key (the first of FIELD_ENCRYPTION_KEY)."""
+    count = 0
+    for account in ProviderAccount.objects.all().iterator(chunk_size=200):
+        # The field library hands back the ciphertext when no key can decrypt
+        # it; re-encrypting that would lose the secret for good.
+        if account.webhook_secret.startswith("gAAAAA"):
+            raise ValueError(f"provider account {account.pk}: no configured key decrypts it")
+        account.get_credentials()  # raises on ciphertext (not JSON)
+        fields = ["webhook_secret"]
+        if account.credentials is not None:
+            fields.append("credentials")
+        account.save(update_fields=fields)
+        count += 1
+    return count

@@ -1,0 +1,506 @@
+"""Unifonic NextGen SMS adapter.
+
+Wire format: shared/providers/unifonic.md, the least certain of our providers:
+send and errors are medium confidence, the delivery report payload low, so
+parsing is lenient (§4) and classification falls back on the message text (§3).
+
+Parameters go as a form body rather than the query string the spec declares
+(§1: both work; the body keeps the text and the AppSid out of access logs).
+We send our message id, without dashes, as `CorrelationID` (§2), which
+Unifonic echoes back and most likely dedups on (409).
+
+Time zone: Unifonic gives `SCTS` in the account's time zone with no offset
+(§4). Set it as the `timezone` credential, or `timezone` in the account's
+settings (an IANA name such as "Asia/Riyadh"); without one, UTC is assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+
+from providers.base import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    SENT,
+    UNDELIVERED,
+    AccountConfig,
+    HealthResult,
+    OutboundMessage,
+    ProviderAdapter,
+    ProviderError,
+    SendResult,
+    StatusUpdate,
+    UnsupportedFeature,
+    WebhookRequest,
+    constant_time_in,
+    parse_retry_after,
+    register,
+)
+
+SEND_PATH = "/rest/SMS/messages"
+DETAILS_PATH = "/rest/SMS/Messages/GetMessagesDetails"
+TOKEN_PARAM = "t"
+SUCCESS_CODE = "ER-00"
+
+# README "Normalized status mapping", Unifonic column; matched case-insensitively
+# (§4). UNDELIVERABLE is undelivered as the README has it, although §4 lists
+# the SMPP name under failed. UNKNOWN is "no change", so it maps to None.
+STATUS_MAP: dict[str, str | None] = {
+    "queued": QUEUED,
+    "scheduled": QUEUED,
+    "sent": SENT,
+    "enroute": SENT,
+    "accepted": SENT,
+    "pending": SENT,
+    "delivery not confirmed": SENT,
+    "delivered": DELIVERED,
+    "undeliverable": UNDELIVERED,
+    "undelivered": UNDELIVERED,
+    "expired": UNDELIVERED,
+    "deleted": UNDELIVERED,
+    "rejected": FAILED,
+    "failed": FAILED,
+    "skipped": FAILED,
+    "unknown": None,
+}
+
+# §3, by HTTP status. Unifonic answers most failures with its own status codes.
+CREDENTIAL_ERRORS = {
+    401: "Authentication failed",
+    402: "Missing parameter AppSid",
+    403: "Invalid IP address (IP allow-list)",
+    480: "This user cannot use the specified SenderID",
+}
+RECIPIENT_ERRORS = {
+    410: "Wrong recipient format",
+    481: "Country does not exist",
+    482: "Invalid destination number",
+    483: "Operator not found",
+}
+PAYLOAD_ERRORS = {
+    406: "Wrong parameter format",
+    412: "Message body is too long",
+    417: "Wrong body format",
+    419: "Wrong date format",
+    421: "No message body",
+    422: "No recipient",
+    440: "Wrong sender format",
+    449: "Empty message body",
+    450: "Too many destination numbers",
+    456: "Wrong CorrelationID format",
+    459: "Malformed base64 value",
+    460: "Invalid encoding (must be GSM7 or UCS2)",
+}
+DUPLICATE_STATUS = 409
+
+
+def normalize_status(value: str) -> str | None:
+    """Return our status for a Unifonic `Status` / `DLR` value, or None if unknown."""
+    return STATUS_MAP.get(" ".join(str(value or "").lower().split()))
+
+
+def correlation_id(message_id: str) -> str:
+    """Return our message id as sent in `CorrelationID`: a UUID without dashes (§2)."""
+    try:
+        return uuid.UUID(message_id).hex
+    except (ValueError, TypeError, AttributeError):
+        return message_id
+
+
+@register
+class UnifonicAdapter(ProviderAdapter):
+    name = "unifonic"
+    channels = ("sms",)
+    default_base_url = "https://el.cloud.unifonic.com"
+    required_credentials = ("app_sid",)
+    # §1: Basic auth is declared but no client sends it; keep it optional.
+    # `sender_id` is the default SenderID when the account has no sender.
+    optional_credentials = ("sender_id", "username", "password", "timezone")
+    callback_token_in_url = True
+
+    # --- credentials -------------------------------------------------------
+    @classmethod
+    def validate_credentials(cls, credentials: dict[str, str]) -> dict[str, str]:
+        """Return {field: error}; also checks the AppSid, Basic auth pair and time zone."""
+        errors = super().validate_credentials(credentials)
+        app_sid = str(credentials.get("app_sid", "")).strip()
+        if app_sid and re.search(r"\s", app_sid):
+            errors["app_sid"] = "Paste the AppSid alone, without spaces."
+        username = str(credentials.get("username", "") or "").strip()
+        password = str(credentials.get("password", "") or "")
+        if bool(username) != bool(password):
+            errors["password" if username else "username"] = "Enter both the username and the password, or neither."
+        zone = str(credentials.get("timezone", "") or "").strip()
+        if zone and _zone(zone) is None:
+            errors["timezone"] = "Enter a time zone name such as Asia/Riyadh."
+        return errors
+
+    def prepare_session(self, session: requests.Session, account: AccountConfig) -> None:
+        session.headers["Accept"] = "application/json"
+        username = str(account.credentials.get("username", "") or "").strip()
+        password = str(account.credentials.get("password", "") or "")
+        if username and password:
+            session.auth = (username, password)
+
+    def api_url(self, account: AccountConfig, path: str) -> str:
+        """Return the URL of `path` on the account's base URL (the public one by default)."""
+        return account.base_url(self.default_base_url) + path
+
+    # --- send --------------------------------------------------------------
+    def build_params(self, account: AccountConfig, message: OutboundMessage) -> dict[str, str]:
+        """Return the form parameters of `POST /rest/SMS/messages` for one message (§2)."""
+        if message.channel != "sms":
+            raise UnsupportedFeature(f"unifonic sends SMS only, not {message.channel}")
+        if message.media:
+            raise UnsupportedFeature("unifonic: SMS cannot carry media")
+        if message.template is not None:
+            raise UnsupportedFeature("unifonic: SMS has no provider-side templates; send the rendered body")
+        recipient = recipient_digits(message.to)
+        if not recipient:
+            raise ProviderError("unifonic: no recipient number", permanent=True, code="invalid_recipient")
+        params = {
+            "AppSid": str(account.credentials.get("app_sid", "")).strip(),
+            "Recipient": recipient,
+            "Body": message.body,
+            "responseType": "JSON",
+            "CorrelationID": correlation_id(message.id),
+        }
+        # §2: without a SenderID the app's default sender applies.
+        sender = message.sender or account.sender or str(account.credentials.get("sender_id", "") or "").strip()
+        if sender:
+            params["SenderID"] = sender
+        callback = message.status_callback_url or account.callback_url
+        if callback:
+            params["statusCallback"] = callback
+        # `async` and `baseEncode` are left off (§1, §2): we want the MessageID
+        # in the answer, and plain values.
+        return params
+
+    def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
+        """Send one SMS; raise ProviderError classified as in §3 and the README's error table."""
+        params = self.build_params(account, message)
+        response = self.request(account, "POST", self.api_url(account, SEND_PATH), data=params)
+        if not 200 <= response.status_code < 300:
+            raise self.error_from_response(response)
+        body = self.json(response)
+        if not isinstance(body, dict):
+            raise _malformed(response)
+        if not is_success(body):
+            raise self.error_from_envelope(body, response.status_code)
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        if data.get("MessageID") in (None, ""):
+            raise _malformed(response)
+        raw_status = str(data.get("Status") or "")
+        normalized = normalize_status(raw_status)
+        if normalized in (FAILED, UNDELIVERED):
+            # §2: Rejected / Failed at send time are final and not charged.
+            raise ProviderError(
+                f"unifonic: message {raw_status.lower()} by Unifonic",
+                permanent=True,
+                code=raw_status,
+                http_status=response.status_code,
+            )
+        units = _int(data.get("NumberOfUnits"))
+        cost = data.get("Cost")
+        return SendResult(
+            provider_message_id=str(data["MessageID"]),
+            status=normalized if normalized in (QUEUED, SENT) else QUEUED,
+            raw_status=raw_status,
+            segments=units or None,  # 0 until priced (§2)
+            price=f"{cost} {data.get('CurrencyCode') or ''}".strip() if cost not in (None, "") else "",
+        )
+
+    def error_from_response(self, response: requests.Response) -> ProviderError:
+        """Return the error for a non-2xx answer: by HTTP status first, then the message text (§3)."""
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        text = str(body.get("message") or "").strip()
+        envelope_code = str(body.get("errorCode") or "").strip()
+        known = {**CREDENTIAL_ERRORS, **RECIPIENT_ERRORS, **PAYLOAD_ERRORS}
+        detail = text or known.get(status) or f"HTTP {status}"
+        if envelope_code:
+            detail = f"{detail} ({envelope_code})"
+        if status == DUPLICATE_STATUS or "duplicate" in text.lower():
+            return _already_sent(detail, status)
+        if status == 429 or status >= 500:
+            if not body:
+                try:
+                    self.raise_for_http(response)
+                except ProviderError as exc:
+                    return exc
+            return ProviderError(
+                f"unifonic: {detail}",
+                permanent=False,
+                code=str(status),
+                http_status=status,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status not in known and "too many requests" in text.lower():
+            return ProviderError(f"unifonic: {detail}", permanent=False, code=str(status), http_status=status)
+        # Every other 4xx is our credentials, our payload or the number: a retry would not help.
+        return ProviderError(f"unifonic: {detail}", permanent=True, code=str(status), http_status=status)
+
+    def error_from_envelope(self, body: dict[str, Any], http_status: int) -> ProviderError:
+        """Return the error for a 2xx answer whose envelope says it failed (§3)."""
+        text = str(body.get("message") or "").strip()
+        code = str(body.get("errorCode") or "").strip() or "unknown"
+        lowered = text.lower()
+        if "duplicate" in lowered:
+            return _already_sent(f"{text} ({code})", http_status)
+        if "too many requests" in lowered:
+            return ProviderError(f"unifonic: {text}", permanent=False, code=code, http_status=http_status)
+        return ProviderError(
+            f"unifonic: {text or 'request refused'}", permanent=True, code=code, http_status=http_status
+        )
+
+    # --- callbacks ---------------------------------------------------------
+    def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
+        """Return True if the callback URL carries this account's `?t=` token (§5: nothing is signed)."""
+        token = query_value(request, TOKEN_PARAM)
+        if not token or not account.webhook_secret:
+            return False
+        return constant_time_in(token, [account.webhook_secret])
+
+    def parse_status_callback(
+        self, request: WebhookRequest, account: AccountConfig | None = None
+    ) -> list[StatusUpdate]:
+        """Return the StatusUpdates of a delivery report, JSON or form (§4).
+
+        Pass `account` so that `SCTS` is read in the account's time zone;
+        without it, UTC is assumed.
+        """
+        zone = account_zone(account)
+        updates = []
+        for fields in callback_records(request):
+            update = self.parse_record(fields, zone)
+            if update is not None:
+                updates.append(update)
+        return updates
+
+    def parse_record(self, fields: dict[str, str], zone: tzinfo = UTC) -> StatusUpdate | None:
+        """Return the StatusUpdate of one report with lower-cased keys, or None if it names no message."""
+        message_id = fields.get("messageid", "")
+        our_id = as_uuid(fields.get("correlationid", ""))
+        if not message_id and not our_id:
+            return None
+        raw_status = fields.get("dlr") or fields.get("status") or ""
+        scts = fields.get("scts", "")
+        error_code = fields.get("errorcode", "")
+        if error_code.upper() in (SUCCESS_CODE, "0"):
+            error_code = ""
+        extra: dict[str, Any] = {}
+        for key, name in (("timecreated", "time_created"), ("dlrtimestamp", "dlr_timestamp")):
+            if fields.get(key):
+                extra[name] = fields[key]
+        units = _int(fields.get("numberofunits"))
+        if units:
+            extra["segments"] = units
+        return StatusUpdate(
+            provider_message_id=message_id,
+            status=normalize_status(raw_status),
+            raw_status=raw_status,
+            # SCTS is the operator's report time; DLRTimestamp (Unifonic's push) is the fallback.
+            occurred_at=parse_local_time(scts, zone) or parse_local_time(fields.get("dlrtimestamp", ""), zone),
+            error_code=error_code,
+            error_message=fields.get("errormessage", ""),
+            our_message_id=our_id,
+            dedup_key=f"{message_id}:{raw_status}:{scts}",
+            extra=extra,
+        )
+
+    # --- health and look-up -----------------------------------------------
+    def check_credentials(self, account: AccountConfig) -> HealthResult:
+        """Check the AppSid with `POST /rest/SMS/Messages/GetMessagesDetails`, Limit=1 (§1)."""
+        params = {"AppSid": str(account.credentials.get("app_sid", "")).strip(), "Limit": "1", "responseType": "JSON"}
+        try:
+            response = self.request(account, "POST", self.api_url(account, DETAILS_PATH), data=params)
+        except ProviderError as exc:
+            return HealthResult("unreachable", exc.message)
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        text = str(body.get("message") or "").strip()
+        if 200 <= status < 300 and is_success(body):
+            return HealthResult("ok", "Unifonic accepted the AppSid.")
+        if status in (401, 402, 403) or "authentication" in text.lower():
+            return HealthResult(
+                "bad_credentials", f"Unifonic refused the AppSid: {text or CREDENTIAL_ERRORS.get(status)}"
+            )
+        return HealthResult("unreachable", f"Unifonic answered HTTP {status}" + (f": {text}" if text else "."))
+
+    def find_message(self, account: AccountConfig, our_message_id: str) -> StatusUpdate | None:
+        """Look a message up by our id (CorrelationID) with GetMessagesDetails; None if Unifonic has none.
+
+        §3 advises this after a 409 duplicate or a timeout, and §2 when a
+        delivery report never arrives.
+        """
+        params = {
+            "AppSid": str(account.credentials.get("app_sid", "")).strip(),
+            "CorrelationID": correlation_id(our_message_id),
+            "Limit": "1",
+            "responseType": "JSON",
+        }
+        response = self.request(account, "POST", self.api_url(account, DETAILS_PATH), data=params)
+        if not 200 <= response.status_code < 300:
+            raise self.error_from_response(response)
+        body = self.json(response)
+        if not isinstance(body, dict):
+            raise _malformed(response)
+        if not is_success(body):
+            return None
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        messages = data.get("messages") if isinstance(data.get("messages"), list) else []
+        for item in messages:
+            if isinstance(item, dict) and item.get("MessageID") not in (None, ""):
+                fields = {str(key).lower(): _text(value) for key, value in item.items()}
+                fields.setdefault("correlationid", correlation_id(our_message_id))
+                # `DLR` holds the operator's report once there is one, `Status` the platform's (§2).
+                return self.parse_record(fields, account_zone(account))
+        return None
+
+
+# --- helpers -----------------------------------------------------------------
+def is_success(body: dict[str, Any]) -> bool:
+    """Return True for a success envelope: errorCode ER-00, else `success` true or "true" (§2)."""
+    code = str(body.get("errorCode") or "").strip().upper()
+    if code:
+        return code == SUCCESS_CODE
+    return body.get("success") is True or str(body.get("success")).lower() == "true"
+
+
+def recipient_digits(number: str) -> str:
+    """Return the number in international format without `+` or `00` (§2 `Recipient`)."""
+    digits = re.sub(r"\D", "", number or "")
+    if not (number or "").strip().startswith("+") and digits.startswith("00"):
+        digits = digits[2:]
+    return digits
+
+
+def callback_records(request: WebhookRequest) -> list[dict[str, str]]:
+    """Return each report of a callback as {lower-cased key: text}.
+
+    §4: the body may be JSON (an object or a list of them) or a form, and
+    fields may come in the query string; the body wins over the query.
+    """
+    base = {
+        key.lower(): value
+        for key, value in parse_qsl(urlsplit(request.url).query, keep_blank_values=True)
+        if key != TOKEN_PARAM
+    }
+    base.update({key.lower(): str(value) for key, value in request.query.items() if key != TOKEN_PARAM})
+    body = request.body.strip()
+    content_type = request.header("content-type").lower()
+    if not body:
+        return [base] if base else []
+    if "json" in content_type or body[:1] in (b"{", b"["):
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise ValueError("unifonic: delivery report is not valid JSON") from exc
+        items = data if isinstance(data, list) else [data]
+        records = []
+        for item in items:
+            if isinstance(item, dict):
+                records.append({**base, **{str(key).lower(): _text(value) for key, value in item.items()}})
+        return records
+    form = request.form
+    if not form:
+        try:
+            form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError as exc:
+            raise ValueError("unifonic: delivery report is not UTF-8") from exc
+    return [{**base, **{key.lower(): str(value) for key, value in form.items()}}]
+
+
+def account_zone(account: AccountConfig | None) -> tzinfo:
+    """Return the account's time zone: settings, then the `timezone` credential, else UTC."""
+    if account is None:
+        return UTC
+    name = str((account.settings or {}).get("timezone") or account.credentials.get("timezone") or "").strip()
+    return (_zone(name) if name else None) or UTC
+
+
+def parse_local_time(value: str, zone: tzinfo = UTC) -> datetime | None:
+    """Return the aware UTC datetime of `yyyy-mm-dd hh:mm:ss` in `zone`, or None (§4)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+
+
+def as_uuid(value: Any) -> str:
+    """Return `value` (with or without dashes) as a canonical UUID string, or ""."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        return ""
+
+
+def query_value(request: WebhookRequest, name: str) -> str:
+    """Return a query parameter of the callback URL ("" if absent)."""
+    if name in request.query:
+        return str(request.query[name] or "")
+    for key, value in parse_qsl(urlsplit(request.url).query, keep_blank_values=True):
+        if key == name:
+            return value
+    return ""
+
+
+def _already_sent(detail: str, http_status: int) -> ProviderError:
+    # README "Already sent": Unifonic has this CorrelationID; do not resend.
+    return ProviderError(
+        f"unifonic: {detail}",
+        permanent=True,
+        code=str(DUPLICATE_STATUS),
+        http_status=http_status,
+        already_sent=True,
+    )
+
+
+def _malformed(response: requests.Response) -> ProviderError:
+    # Retryable: the send may not have happened, and a resend carries the same CorrelationID.
+    return ProviderError(
+        f"unifonic: malformed answer (HTTP {response.status_code})",
+        permanent=False,
+        code="malformed_response",
+        http_status=response.status_code,
+    )
+
+
+def _zone(name: str) -> tzinfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,258 @@
+"""Dispatch across real processes: a Celery worker on Redis, a broker outage, a worker killed mid-batch.
+
+These start subprocesses against the test database (hence transaction=True:
+the rows must be committed for another process to see them). A local HTTP
+server answering as Twilio's send endpoint counts every send per recipient,
+whichever process made it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from jood.celery import app as celery_app
+from messaging import dispatch
+from messaging.models import Message, Status
+from providers import services
+from tests.messaging.conftest import queued_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL) for a real broker")
+
+
+class MockTwilio:
+    """Answers POST .../Messages.json as Twilio does (201), counting sends per `To`."""
+
+    def __init__(self, delay: float = 0.0):
+        self.sends: Counter = Counter()
+        self.delay = delay
+        lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                with lock:
+                    owner.sends[form["To"][0]] += 1
+                if owner.delay:
+                    time.sleep(owner.delay)
+                body = json.dumps(
+                    {
+                        "sid": "SM" + uuid.uuid4().hex,
+                        "status": "queued",
+                        "num_segments": "1",
+                        "to": form["To"][0],
+                        "price": None,
+                        "error_code": None,
+                    }
+                ).encode()
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/2010-04-01"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def mock_twilio():
+    server = MockTwilio()
+    yield server
+    server.close()
+
+
+def twilio_account(organization, url):
+    return services.connect_account(
+        organization,
+        provider="twilio",
+        channel="sms",
+        label="Twilio (local)",
+        credentials={"account_sid": "AC" + "0" * 32, "auth_token": "test-auth-token"},
+        default_sender="+15005550006",
+        api_base_url=url,
+        messages_per_second=0,
+    )
+
+
+def subprocess_env(**extra) -> dict:
+    """The environment of a process that must use this test's database and broker."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    db = connection.settings_dict
+    if connection.vendor == "postgresql":
+        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+    env["PYTHONPATH"] = str(ROOT)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def start_worker(**env) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "jood",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=subprocess_env(**env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(predicate, timeout: float = 60.0, step: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def empty_broker_queue():
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).delete("celery")
+
+
+@needs_redis
+def test_a_message_goes_to_read_through_a_real_worker_and_redis(acme, acme_api):
+    empty_broker_queue()
+    services.connect_account(
+        acme, provider="sandbox", channel="sms", label="Sandbox", credentials={}, messages_per_second=0
+    )
+    worker = start_worker()
+    try:
+        response = acme_api.post("/api/v1/messages", {"to": "+966501234567", "body": "Hello"}, format="json")
+        assert response.status_code == 202
+        message_id = response.json()["id"]
+        assert wait_for(lambda: Message.objects.get(public_id=message_id).status == Status.READ), Message.objects.get(
+            public_id=message_id
+        ).status
+    finally:
+        stop(worker)
+    message = Message.objects.get(public_id=message_id)
+    applied = list(message.events.filter(applied=True).order_by("received_at", "id").values_list("status", flat=True))
+    assert applied == ["sent", "delivered", "read"]
+
+
+@needs_redis
+def test_with_the_broker_down_the_api_still_accepts_and_the_sweeper_sends_later(acme, acme_api, mock_twilio):
+    empty_broker_queue()
+    twilio_account(acme, mock_twilio.url)
+    real_url = celery_app.conf.broker_url
+    celery_app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
+    celery_app._pool = None
+    try:
+        response = acme_api.post("/api/v1/messages", {"to": "+14155550100", "body": "Hello"}, format="json")
+    finally:
+        celery_app.conf.broker_url = real_url
+        celery_app._pool = None
+    assert response.status_code == 202
+    message = Message.objects.get(public_id=response.json()["id"])
+    assert message.status == Status.QUEUED
+    assert sum(mock_twilio.sends.values()) == 0
+
+    worker = start_worker()
+    try:
+        found = dispatch.sweep(now=timezone.now() + timedelta(minutes=2))
+        assert found["queued"] == 1
+        assert wait_for(lambda: Message.objects.get(pk=message.pk).status == Status.SENT)
+    finally:
+        stop(worker)
+    assert mock_twilio.sends == Counter({"+14155550100": 1})
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_sends_at_most_one_twice(acme):
+    server = MockTwilio(delay=0.03)
+    try:
+        twilio_account(acme, server.url)
+        ids = queued_rows(acme, 60)
+        lease = 3
+        if settings.REDIS_URL:
+            empty_broker_queue()
+            victim = start_worker(DISPATCH_LEASE_SECONDS=lease)
+            dispatch.publish_dispatch(ids)
+        else:
+            code = f"from messaging.dispatch import dispatch; dispatch({ids!r})"
+            victim = subprocess.Popen(
+                [sys.executable, "manage.py", "shell", "-c", code],
+                cwd=ROOT,
+                env=subprocess_env(DISPATCH_LEASE_SECONDS=lease),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        assert wait_for(lambda: sum(server.sends.values()) >= 15, timeout=60), victim.stderr.read1().decode()
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        sent_before_kill = sum(server.sends.values())
+        assert sent_before_kill < 60, "the worker finished before it was killed; nothing was tested"
+        # Its claim is left behind: those rows stay `sending` until the lease expires.
+        assert Message.objects.filter(pk__in=ids, status=Status.SENDING).exists()
+
+        time.sleep(lease + 1)
+        rescuer = start_worker() if settings.REDIS_URL else None
+        try:
+            found = dispatch.sweep()
+            assert found["expired_leases"] > 0
+            assert wait_for(
+                lambda: not Message.objects.filter(pk__in=ids).exclude(status=Status.SENT).exists(), timeout=90
+            )
+        finally:
+            if rescuer is not None:
+                stop(rescuer)
+    finally:
+        server.close()
+    assert len(server.sends) == 60
+    # The one documented window: the provider accepted a message and the
+    # worker died before recording it. At most one message is sent twice.
+    assert sum(server.sends.values()) - 60 <= 1
+    assert all(count <= 2 for count in server.sends.values())
