@@ -80,6 +80,9 @@ SWEEPER_QUEUED_AGE_SECONDS = env.int("SWEEPER_QUEUED_AGE_SECONDS", default=60)
 # Outgoing customer callbacks to loopback/private addresses: only for tests
 # and local development.
 CALLBACKS_ALLOW_PRIVATE = env("CALLBACKS_ALLOW_PRIVATE")
+# Behind a proxy that sets X-Forwarded-Proto/Host, verify Twilio's signature
+# over the URL the provider saw (only when the proxy overwrites those headers).
+WEBHOOKS_TRUST_FORWARDED_HEADERS = env.bool("WEBHOOKS_TRUST_FORWARDED_HEADERS", default=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

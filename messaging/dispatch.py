@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from messaging.models import DeliveryAttempt, Message, Status, Template
 from messaging.ratelimit import acquire
-from messaging.status import apply_pending_updates, apply_status
+from messaging.status import apply_pending_updates, apply_status, match_pending_updates
 from providers.base import MediaRef, OutboundMessage, ProviderError, TemplateRef
 from providers.models import ProviderAccount
 
@@ -333,4 +333,10 @@ def sweep(now=None) -> dict[str, int]:
     ids = list(dict.fromkeys(expired + due_scheduled + waiting))
     if ids:
         publish_dispatch(ids)
-    return {"expired_leases": len(expired), "scheduled": len(due_scheduled), "queued": len(waiting)}
+    matched = match_pending_updates()
+    return {
+        "expired_leases": len(expired),
+        "scheduled": len(due_scheduled),
+        "queued": len(waiting),
+        "pending_updates_applied": matched,
+    }

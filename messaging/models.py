@@ -277,6 +277,8 @@ class DeliveryAttempt(models.Model):
 class PendingStatusUpdate(models.Model):
     """A provider status for a message id we have not written yet (the callback beat our commit)."""
 
+    # The verified account's organization: a kept update only ever applies to its own messages.
+    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     provider = models.CharField(max_length=16)
     provider_message_id = models.CharField(max_length=100)
     payload = models.JSONField()  # the StatusUpdate's fields

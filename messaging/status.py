@@ -15,6 +15,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from messaging.models import (
@@ -129,32 +130,45 @@ def apply_status(
 
 
 def apply_provider_update(
-    provider: str, update: StatusUpdate, *, source: str = "webhook", webhook_event_id: int | None = None
+    provider: str,
+    update: StatusUpdate,
+    *,
+    source: str = "webhook",
+    webhook_event_id: int | None = None,
+    organization_id: int | None = None,
 ) -> MessageEvent | None | bool:
     """Apply a provider's status report, matched by its message id (or ours, where echoed).
 
     Returns False when no message matches yet: the update is kept as a
     `PendingStatusUpdate` and applied when the id is written (the callback
-    can beat our own commit of the provider id).
+    can beat our own commit of the provider id). `organization_id` (the
+    verified account's) keeps a callback from touching another
+    organization's message through an id it echoes.
     """
+    messages = Message.objects.all()
+    if organization_id is not None:
+        messages = messages.filter(organization_id=organization_id)
     message_id = (
-        Message.objects.filter(provider=provider, provider_message_id=update.provider_message_id)
+        messages.filter(provider=provider, provider_message_id=update.provider_message_id)
         .values_list("pk", flat=True)
         .first()
     )
-    if message_id is None and update.our_message_id:
-        message_id = (
-            Message.objects.filter(public_id=_uuid_or_none(update.our_message_id)).values_list("pk", flat=True).first()
-            if _uuid_or_none(update.our_message_id)
-            else None
-        )
+    our_id = _uuid_or_none(update.our_message_id) if update.our_message_id else None
+    if message_id is None and our_id is not None:
+        message_id = messages.filter(public_id=our_id).values_list("pk", flat=True).first()
     if message_id is None:
         PendingStatusUpdate.objects.create(
+            organization_id=organization_id,
             provider=provider,
             provider_message_id=update.provider_message_id,
             payload=_update_to_json(update),
             webhook_event_id=webhook_event_id,
         )
+        # The dispatcher may have committed the id between our look-up and
+        # this insert; the sweeper's `match_pending_updates` catches the rest.
+        message = messages.filter(provider=provider, provider_message_id=update.provider_message_id).first()
+        if message is not None:
+            apply_pending_updates(message)
         return False
     return _apply_update(message_id, update, source)
 
@@ -179,14 +193,33 @@ def apply_pending_updates(message: Message) -> int:
     if not message.provider_message_id:
         return 0
     pending = list(
-        PendingStatusUpdate.objects.filter(
-            provider=message.provider, provider_message_id=message.provider_message_id
-        ).order_by("received_at", "id")
+        PendingStatusUpdate.objects.filter(provider=message.provider, provider_message_id=message.provider_message_id)
+        .filter(Q(organization_id=message.organization_id) | Q(organization__isnull=True))
+        .order_by("received_at", "id")
     )
     for item in pending:
         _apply_update(message.pk, _update_from_json(item.payload), "webhook")
     PendingStatusUpdate.objects.filter(pk__in=[p.pk for p in pending]).delete()
     return len(pending)
+
+
+def match_pending_updates(limit: int = 1000) -> int:
+    """Apply kept updates whose message id has been written since (run by the sweeper)."""
+    from django.db.models import Exists, OuterRef
+
+    matched = Message.objects.filter(provider=OuterRef("provider"), provider_message_id=OuterRef("provider_message_id"))
+    same_organization = matched.filter(organization_id=OuterRef("organization_id"))
+    pairs = (
+        PendingStatusUpdate.objects.filter((Q(organization__isnull=True) & Exists(matched)) | Exists(same_organization))
+        .values_list("provider", "provider_message_id")
+        .distinct()[:limit]
+    )
+    applied = 0
+    for provider, provider_message_id in list(pairs):
+        message = Message.objects.filter(provider=provider, provider_message_id=provider_message_id).first()
+        if message is not None:
+            applied += apply_pending_updates(message)
+    return applied
 
 
 def _uuid_or_none(value: str):

@@ -35,3 +35,21 @@ def test_seed_demo_a_second_time_creates_nothing_and_shows_no_secret(db):
     assert "manage.py changepassword demo@example.com" in output
     assert "with password:" not in output
     assert "jood_" not in output.replace(ApiKey.objects.get().prefix, "")
+
+
+def test_seed_demo_connects_sandbox_accounts_once(db):
+    from providers.models import ProviderAccount
+
+    _seed()
+    _seed()
+    accounts = ProviderAccount.objects.filter(organization__name="Demo Org", provider="sandbox")
+    assert sorted(accounts.values_list("channel", flat=True)) == ["sms", "whatsapp"]
+
+
+def test_seed_demo_new_key_prints_another_secret(db):
+    _seed()
+    out = StringIO()
+    call_command("seed_demo", "--new-key", stdout=out)
+    assert ApiKey.objects.count() == 2
+    newest = ApiKey.objects.order_by("-created_at").first()
+    assert newest.prefix in out.getvalue()

@@ -148,7 +148,7 @@ def test_the_sweeper_leaves_fresh_and_not_yet_due_messages_alone(acme, sandbox):
     [later] = queue(acme)
     Message.objects.filter(pk=later).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
     found = dispatch.sweep()
-    assert found == {"expired_leases": 0, "scheduled": 0, "queued": 0}
+    assert found == {"expired_leases": 0, "scheduled": 0, "queued": 0, "pending_updates_applied": 0}
 
 
 def test_delivered_before_sent_ends_delivered(acme, sandbox):
@@ -203,3 +203,18 @@ def test_two_workers_claiming_the_same_batch_send_each_message_once(acme, sandbo
     assert set(count_sends.values()) == {1}
     assert not Message.objects.filter(pk__in=ids, status__in=PENDING).exists()
     assert DeliveryAttempt.objects.filter(message_id__in=ids).count() == 120
+
+
+def test_the_sweeper_applies_an_update_kept_for_an_id_written_later(acme, sandbox):
+    from messaging.status import apply_provider_update
+    from providers.base import StatusUpdate
+
+    [pk] = queue(acme)
+    update = StatusUpdate(
+        provider_message_id="SBlate", status=Status.DELIVERED, raw_status="delivered", dedup_key="SBlate:delivered"
+    )
+    assert apply_provider_update("sandbox", update) is False
+    # The id is written without the dispatcher's own look-up (as when both raced).
+    Message.objects.filter(pk=pk).update(provider="sandbox", provider_message_id="SBlate", status=Status.SENT)
+    assert dispatch.sweep()["pending_updates_applied"] == 1
+    assert Message.objects.get(pk=pk).status == Status.DELIVERED

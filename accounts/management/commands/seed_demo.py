@@ -24,11 +24,36 @@ DEMO_KEY_NAME = "Demo key"
 class Command(BaseCommand):
     help = "Create the demo organization, owner user and API key (idempotent)."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--new-key", action="store_true", help="Create another demo API key and print it.")
+
     @transaction.atomic
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args, new_key: bool = False, **options) -> None:
         owner = self.seed_owner()
         organization = self.seed_organization(owner)
-        self.seed_api_key(organization)
+        self.seed_api_key(organization, new=new_key)
+        self.seed_sandbox_account(organization)
+
+    def seed_sandbox_account(self, organization: Organization):
+        # Imported here: accounts sits below providers in the dependency order,
+        # and only this demo step reaches up.
+        from providers.models import ProviderAccount
+        from providers.services import connect_account
+
+        for channel in ("sms", "whatsapp"):
+            if ProviderAccount.objects.filter(organization=organization, provider="sandbox", channel=channel).exists():
+                continue
+            connect_account(
+                organization,
+                provider="sandbox",
+                channel=channel,
+                label=f"Sandbox {channel.upper() if channel == 'sms' else 'WhatsApp'}",
+                credentials={},
+                default_sender="JoodDemo",
+            )
+            self.stdout.write(
+                self.style.SUCCESS(f"Connected a sandbox {channel} provider account (nothing leaves this machine).")
+            )
 
     def seed_owner(self) -> User:
         user = User.objects.filter(email__iexact=DEMO_EMAIL).first()
@@ -53,10 +78,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Organization {DEMO_ORGANIZATION!r} exists.")
         return organization
 
-    def seed_api_key(self, organization: Organization) -> ApiKey:
+    def seed_api_key(self, organization: Organization, new: bool = False) -> ApiKey:
         key = organization.api_keys.filter(name=DEMO_KEY_NAME, revoked_at__isnull=True).first()
-        if key is not None:
-            self.stdout.write(f"API key {DEMO_KEY_NAME!r} exists ({key.prefix}…); its secret was shown when created.")
+        if key is not None and not new:
+            self.stdout.write(
+                f"API key {DEMO_KEY_NAME!r} exists ({key.prefix}…); its secret was shown when created. "
+                "For another: python manage.py seed_demo --new-key"
+            )
             return key
         key, secret = services.create_api_key(organization, DEMO_KEY_NAME, role=Role.ADMIN)
         self.stdout.write(self.style.SUCCESS(f"Created API key {DEMO_KEY_NAME!r} (admin role): {secret}"))

@@ -1,0 +1,559 @@
+"""Outgoing callbacks: signed POSTs to customers' endpoints, retried for over 24 hours.
+
+Signed the Standard Webhooks way (https://www.standardwebhooks.com/):
+`webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64
+HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed with the base64-decoded
+part of the endpoint's `whsec_` secret.
+
+A delivery to a message's own `callback_url` has no endpoint: it is signed
+with the organization's default secret, the secret of its oldest active
+endpoint, and goes unsigned when the organization has no endpoint.
+
+Every try leaves a `CallbackAttempt`. The row keeps `next_attempt_at`;
+`deliver_due_callbacks` (celery-beat, every minute) sends what is due, so
+no retry waits in the broker as a countdown.
+
+Before each POST the host is resolved and refused if any address is not a
+public one (loopback, private, link-local, multicast, reserved, unspecified,
+cloud metadata), and the connected socket is checked again, so DNS that
+changes between the check and the connect does not get through either.
+`CALLBACKS_ALLOW_PRIVATE` lifts both checks (tests, local development).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import socket
+import time
+import uuid
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from messaging.models import Batch, Message
+from messaging.models import InboundMessage as InboundRow
+from providers.base import parse_retry_after
+from webhooks.models import (
+    SECRET_PREFIX,
+    CallbackAttempt,
+    CallbackDelivery,
+    CallbackEndpoint,
+    CallbackEvent,
+)
+
+log = logging.getLogger(__name__)
+
+# Seconds to wait after failed try n (1-based) before try n+1. Together
+# with jitter the last try comes more than 24 hours after the first.
+RETRY_DELAYS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+JITTER = 0.1  # +/- 10 %
+# A claimed delivery is not due again for this long (a worker that dies mid-try).
+CLAIM_SECONDS = 5 * 60
+TIMEOUT = (5.0, 15.0)  # connect, read
+USER_AGENT = "JoodNotifications-Webhooks/1.0"
+METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
+
+
+class UnsafeDestination(ValueError):
+    """The callback URL points at an address we refuse to call."""
+
+
+# --- signing ---------------------------------------------------------------------
+def secret_key(secret: str) -> bytes:
+    """Return the HMAC key of a `whsec_` secret: the base64-decoded part after the prefix."""
+    value = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
+    return base64.b64decode(value)
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """Return the `webhook-signature` value for a body: `v1,<base64 HMAC-SHA256>`."""
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def encode_payload(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+# --- payloads --------------------------------------------------------------------
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def status_payload(message: Message, *, new_status: str, old_status: str = "", event=None) -> dict:
+    """Return the `message.status` payload of a status change."""
+    batch_id = None
+    if message.batch_id:
+        batch = Batch.objects.filter(pk=message.batch_id).values_list("public_id", flat=True).first()
+        batch_id = str(batch) if batch else None
+    error = None
+    if message.error_code or message.error_message:
+        error = {"code": message.error_code, "message": message.error_message}
+    data = {
+        "id": str(message.public_id),
+        "status": new_status,
+        "previous_status": old_status or None,
+        "channel": message.channel,
+        "to": message.to,
+        "from": message.sender or None,
+        "provider": message.provider or None,
+        "provider_message_id": message.provider_message_id or None,
+        "error": error,
+        "segments": message.segments,
+        "metadata": message.metadata or {},
+        "batch_id": batch_id,
+        "created_at": _iso(message.created_at),
+        "sent_at": _iso(message.sent_at),
+        "delivered_at": _iso(message.delivered_at),
+        "read_at": _iso(message.read_at),
+        "failed_at": _iso(message.failed_at),
+    }
+    if event is not None:
+        data["event"] = {
+            "raw_status": event.raw_status or None,
+            "provider_timestamp": _iso(event.provider_timestamp),
+            "received_at": _iso(event.received_at),
+        }
+    at = event.received_at if event is not None else timezone.now()
+    return {"type": CallbackEvent.MESSAGE_STATUS.value, "timestamp": _iso(at), "data": data}
+
+
+def inbound_payload(inbound: InboundRow) -> dict:
+    """Return the `message.inbound` payload of an inbound message."""
+    provider = None
+    if inbound.provider_account_id:
+        provider = inbound.provider_account.provider
+    return {
+        "type": CallbackEvent.MESSAGE_INBOUND.value,
+        "timestamp": _iso(inbound.created_at),
+        "data": {
+            "id": str(inbound.public_id),
+            "channel": inbound.channel,
+            "from": inbound.from_number,
+            "to": inbound.to_number,
+            "body": inbound.body,
+            "media": inbound.media or [],
+            "profile_name": inbound.profile_name or None,
+            "provider": provider,
+            "provider_message_id": inbound.provider_message_id or None,
+            "received_at": _iso(inbound.received_at),
+        },
+    }
+
+
+# --- creating deliveries ---------------------------------------------------------
+def _new_webhook_id() -> str:
+    return "msg_" + uuid.uuid4().hex
+
+
+def _publish_deliveries(deliveries: list[CallbackDelivery]) -> None:
+    from webhooks import tasks
+    from webhooks.services import publish
+
+    ids = [d.pk for d in deliveries]
+    transaction.on_commit(lambda: [publish(tasks.deliver_callback, pk) for pk in ids])
+
+
+def create_deliveries(
+    organization_id: int,
+    event_type: str,
+    payload: dict,
+    *,
+    message: Message | None = None,
+    inbound: InboundRow | None = None,
+    extra_urls: tuple[str, ...] = (),
+) -> list[CallbackDelivery]:
+    """Create one pending delivery per active endpoint that wants `event_type` (and per extra URL)."""
+    endpoints = [
+        e
+        for e in CallbackEndpoint.objects.filter(organization_id=organization_id, is_active=True)
+        if e.wants(event_type)
+    ]
+    now = timezone.now()
+    rows = [
+        CallbackDelivery(
+            endpoint=endpoint,
+            organization_id=organization_id,
+            message=message,
+            inbound_message=inbound,
+            url=endpoint.url,
+            event_type=event_type,
+            payload=payload,
+            webhook_id=_new_webhook_id(),
+            next_attempt_at=now,
+        )
+        for endpoint in endpoints
+    ]
+    rows += [
+        CallbackDelivery(
+            organization_id=organization_id,
+            message=message,
+            inbound_message=inbound,
+            url=url,
+            event_type=event_type,
+            payload=payload,
+            webhook_id=_new_webhook_id(),
+            next_attempt_at=now,
+        )
+        for url in extra_urls
+        if url
+    ]
+    if not rows:
+        return []
+    with transaction.atomic():
+        for row in rows:
+            row.save()  # one by one: bulk_create gives no ids on every backend
+        _publish_deliveries(rows)
+    return rows
+
+
+def enqueue_status_callbacks(
+    message: Message, *, new_status: str, old_status: str = "", event=None
+) -> list[CallbackDelivery]:
+    """Queue the `message.status` callbacks of a status change (endpoints and the message's callback_url)."""
+    payload = status_payload(message, new_status=new_status, old_status=old_status, event=event)
+    return create_deliveries(
+        message.organization_id,
+        CallbackEvent.MESSAGE_STATUS,
+        payload,
+        message=message,
+        extra_urls=(message.callback_url,) if message.callback_url else (),
+    )
+
+
+def enqueue_inbound_callbacks(inbound: InboundRow) -> list[CallbackDelivery]:
+    """Queue the `message.inbound` callbacks of an inbound message."""
+    return create_deliveries(
+        inbound.organization_id, CallbackEvent.MESSAGE_INBOUND, inbound_payload(inbound), inbound=inbound
+    )
+
+
+def send_test_event(endpoint: CallbackEndpoint) -> CallbackDelivery:
+    """Post a `test` event to an endpoint now (one try, no retries) and return the delivery."""
+    now = timezone.now()
+    delivery = CallbackDelivery.objects.create(
+        endpoint=endpoint,
+        organization_id=endpoint.organization_id,
+        url=endpoint.url,
+        event_type=CallbackEvent.TEST,
+        payload={
+            "type": CallbackEvent.TEST.value,
+            "timestamp": _iso(now),
+            "data": {
+                "endpoint_id": str(endpoint.public_id),
+                "message": "A test event from Jood Notifications.",
+            },
+        },
+        webhook_id=_new_webhook_id(),
+        next_attempt_at=now,
+    )
+    return attempt_delivery(delivery.pk, force=True) or delivery
+
+
+# --- the SSRF guard --------------------------------------------------------------
+def allow_private() -> bool:
+    return bool(getattr(settings, "CALLBACKS_ALLOW_PRIVATE", False))
+
+
+def is_forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for any address that is not a public unicast one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in ipaddress.ip_network("64:ff9b::/96"):  # NAT64
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and is_forbidden_address(embedded):
+            return True
+    return (
+        address in METADATA_ADDRESSES
+        or address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    )
+
+
+def validate_url(url: str) -> None:
+    """Refuse what can be refused without DNS: other schemes, no host, literal non-public IPs, localhost.
+
+    Used where the URL is entered (API); `check_destination` checks again at send time.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeDestination("The URL must start with http:// or https://.")
+    host = parts.hostname
+    if not host:
+        raise UnsafeDestination("The URL has no host.")
+    if allow_private():
+        return
+    if host.rstrip(".").lower() == "localhost" or host.rstrip(".").lower().endswith(".localhost"):
+        raise UnsafeDestination("The URL points at this machine (localhost).")
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return
+    if is_forbidden_address(address):
+        raise UnsafeDestination(f"{host} is not a public address.")
+
+
+def check_destination(url: str) -> None:
+    """Resolve the URL's host and refuse it if any address is not public (unless allowed)."""
+    validate_url(url)
+    if allow_private():
+        return
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeDestination(f"Could not resolve {parts.hostname}: {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if is_forbidden_address(address):
+            raise UnsafeDestination(f"{parts.hostname} resolves to {address}, which is not a public address.")
+
+
+def _check_peer(sock: socket.socket, host: str) -> None:
+    if allow_private():
+        return
+    peer = str(sock.getpeername()[0]).split("%", 1)[0]
+    if is_forbidden_address(ipaddress.ip_address(peer)):
+        sock.close()
+        raise UnsafeDestination(f"{host} connected to {peer}, which is not a public address.")
+
+
+class _GuardedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _check_peer(sock, self.host)
+        return sock
+
+
+class _GuardedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _check_peer(sock, self.host)
+        return sock
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+_session: requests.Session | None = None
+
+
+def session() -> requests.Session:
+    """Return the shared session: no proxies from the environment, no retries, the socket guard."""
+    global _session
+    if _session is None:
+        s = requests.Session()
+        s.trust_env = False  # a proxy would hide the address we connect to
+        adapter = _GuardedAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
+        s.mount("http://", adapter)
+        s.mount("https://", adapter)
+        s.headers["User-Agent"] = USER_AGENT
+        _session = s
+    return _session
+
+
+# --- sending ---------------------------------------------------------------------
+def signing_secret(delivery: CallbackDelivery) -> str:
+    """Return the secret a delivery is signed with ("" for unsigned)."""
+    if delivery.endpoint_id:
+        return delivery.endpoint.secret
+    default = (
+        CallbackEndpoint.objects.filter(organization_id=delivery.organization_id, is_active=True)
+        .order_by("created_at", "id")
+        .first()
+    )
+    return default.secret if default else ""
+
+
+def next_delay(attempt: int, retry_after: float | None = None) -> float | None:
+    """Return seconds to wait after failed try `attempt`, or None when it was the last."""
+    if attempt >= MAX_ATTEMPTS:
+        return None
+    delay = RETRY_DELAYS[attempt - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+    if retry_after:
+        delay = max(delay, min(retry_after, RETRY_DELAYS[-1]))
+    return delay
+
+
+def attempt_delivery(delivery_id: int, *, force: bool = False) -> CallbackDelivery | None:
+    """Claim a due delivery, POST it once and record the try; None if it was not due.
+
+    Safe to run twice: the claim is a conditional update, so two workers
+    never post the same try. `force` posts a pending delivery that is not due yet.
+    """
+    now = timezone.now()
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    claim = CallbackDelivery.objects.filter(pk=delivery_id, state=CallbackDelivery.State.PENDING)
+    if not force:
+        claim = claim.filter(due)
+    if not claim.update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS)):
+        return None
+    delivery = CallbackDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    if delivery.endpoint_id and not delivery.endpoint.is_active:
+        delivery.state = CallbackDelivery.State.FAILED
+        delivery.last_error = "The endpoint was disabled."
+        delivery.next_attempt_at = None
+        delivery.finished_at = now
+        delivery.save(update_fields=["state", "last_error", "next_attempt_at", "finished_at"])
+        return delivery
+
+    number = delivery.attempts + 1
+    body = encode_payload(delivery.payload)
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": delivery.webhook_id,
+        "webhook-timestamp": str(timestamp),
+    }
+    secret = signing_secret(delivery)
+    if secret:
+        headers["webhook-signature"] = sign(secret, delivery.webhook_id, timestamp, body)
+
+    status_code: int | None = None
+    error = ""
+    excerpt = ""
+    retry_after: float | None = None
+    started_at = timezone.now()
+    started = time.monotonic()
+    try:
+        check_destination(delivery.url)
+        response = session().post(
+            delivery.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False, stream=True
+        )
+        try:
+            status_code = response.status_code
+            raw = response.raw.read(500, decode_content=True)
+            # PostgreSQL text holds no NUL; the excerpt is for reading, not for replay.
+            excerpt = raw.decode("utf-8", errors="replace").replace("\x00", "")
+        finally:
+            response.close()
+        if 300 <= status_code < 400:
+            error = f"HTTP {status_code}: redirect to {response.headers.get('Location', '?')} not followed"
+        elif not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    except UnsafeDestination as exc:
+        error = f"Refused: {exc}"
+    except requests.Timeout:
+        error = "Timed out"
+    except requests.ConnectionError as exc:
+        error = f"Could not connect: {_short(exc)}"
+    except requests.RequestException as exc:
+        error = f"{exc.__class__.__name__}: {_short(exc)}"
+    latency_ms = int((time.monotonic() - started) * 1000)
+    succeeded = status_code is not None and 200 <= status_code < 300
+
+    finished = timezone.now()
+    delivery.attempts = number
+    delivery.last_status_code = status_code
+    delivery.last_latency_ms = latency_ms
+    delivery.last_error = error[:500]
+    if succeeded:
+        delivery.state = CallbackDelivery.State.SUCCEEDED
+        delivery.next_attempt_at = None
+        delivery.finished_at = finished
+    else:
+        delay = None if delivery.event_type == CallbackEvent.TEST else next_delay(number, retry_after)
+        if delay is None:
+            delivery.state = CallbackDelivery.State.FAILED
+            delivery.next_attempt_at = None
+            delivery.finished_at = finished
+        else:
+            delivery.next_attempt_at = finished + timedelta(seconds=delay)
+    with transaction.atomic():
+        CallbackAttempt.objects.create(
+            delivery=delivery,
+            number=number,
+            started_at=started_at,
+            status_code=status_code,
+            latency_ms=latency_ms,
+            succeeded=succeeded,
+            error=error[:500],
+            response_excerpt=excerpt[:500],
+        )
+        delivery.save(
+            update_fields=[
+                "attempts",
+                "last_status_code",
+                "last_latency_ms",
+                "last_error",
+                "state",
+                "next_attempt_at",
+                "finished_at",
+            ]
+        )
+    if not succeeded:
+        log.info("callback %s try %s to %s failed: %s", delivery.webhook_id, number, _host(delivery.url), error)
+    return delivery
+
+
+def deliver_due(limit: int = 500) -> int:
+    """Queue every pending delivery that is due; return how many."""
+    from webhooks import tasks
+    from webhooks.services import publish
+
+    ids = list(
+        CallbackDelivery.objects.filter(state=CallbackDelivery.State.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for pk in ids:
+        publish(tasks.deliver_callback, pk)
+    return len(ids)
+
+
+def retry_now(delivery: CallbackDelivery) -> bool:
+    """Make a delivery due now (a failed one gets one more try); return False if it had succeeded."""
+    updated = (
+        CallbackDelivery.objects.filter(pk=delivery.pk)
+        .exclude(state=CallbackDelivery.State.SUCCEEDED)
+        .update(state=CallbackDelivery.State.PENDING, next_attempt_at=timezone.now(), finished_at=None)
+    )
+    if updated:
+        from webhooks import tasks
+        from webhooks.services import publish
+
+        transaction.on_commit(lambda: publish(tasks.deliver_callback, delivery.pk))
+    return bool(updated)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text[:200]
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "?"
