@@ -38,9 +38,19 @@ def rollup_day(day: date, organization_ids: list[int] | None = None) -> int:
     stale = DailyStats.objects.filter(day=day)
     if organization_ids is not None:
         stale = stale.filter(organization_id__in=organization_ids)
-    orgs_with_rows = {r["organization_id"] for r in rows}
-    # Only replace days that still have their rows: a purged day keeps its stats.
-    stale.filter(organization_id__in=orgs_with_rows).delete()
+    live_totals: dict[int, int] = {}
+    for r in rows:
+        live_totals[r["organization_id"]] = live_totals.get(r["organization_id"], 0) + r["count"]
+    stored_totals = dict(
+        stale.values("organization_id").annotate(total=Sum("count")).values_list("organization_id", "total")
+    )
+    # Only replace a day that still has all its rows. The purge cuts at a
+    # moment, not at midnight, so a day can be partly purged: its stored
+    # counts are then the complete ones, and a purged day keeps its stats.
+    # (Messages are never deleted one by one otherwise; statuses only change.)
+    replace = {org for org, total in live_totals.items() if total >= stored_totals.get(org, 0)}
+    stale.filter(organization_id__in=replace).delete()
+    written = [r for r in rows if r["organization_id"] in replace]
     DailyStats.objects.bulk_create(
         DailyStats(
             organization_id=r["organization_id"],
@@ -51,9 +61,9 @@ def rollup_day(day: date, organization_ids: list[int] | None = None) -> int:
             count=r["count"],
             segments=r["segments"] or 0,
         )
-        for r in rows
+        for r in written
     )
-    return len(rows)
+    return len(written)
 
 
 def rollup_recent_days(days: int = 3) -> int:

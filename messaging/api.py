@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, status
@@ -15,7 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
 from accounts.services import Actor
-from jood.api import ApiError
+from jood.api import ApiError, CursorPagination
 from messaging import services
 from messaging.analytics import counts
 from messaging.idempotency import idempotent
@@ -48,8 +50,6 @@ def _resolve_template(organization, data) -> Template | None:
     qs = Template.objects.filter(organization=organization)
     template = None
     try:
-        import uuid
-
         template = qs.filter(public_id=uuid.UUID(ref)).first()
     except ValueError:
         pass
@@ -61,6 +61,42 @@ def _resolve_template(organization, data) -> Template | None:
     if template is None:
         raise ApiError(400, "unknown_template", f"No template {ref!r} in this organization.", {"template": ref})
     return template
+
+
+def _datetime_param(value: str, name: str):
+    """An ISO 8601 date-time (or a date: its midnight) from a query string; naive means the site's time zone."""
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ApiError(400, "invalid_date", f"{name} must be an ISO 8601 date-time.", {name: value})
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
+
+
+def _date_param(value: str | None, name: str):
+    """An ISO 8601 date from a query string, or None when not given."""
+    if not value:
+        return None
+    try:
+        parsed = parse_date(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ApiError(400, "invalid_date", f"{name} must be an ISO 8601 date (YYYY-MM-DD).", {name: value})
+    return parsed
+
+
+def _phone_param(value: str, name: str) -> str:
+    """A phone number from a query string, in E.164; an unencoded '+' arrives as a space."""
+    if value[:1] == " " and value.strip()[:1].isdigit():
+        value = "+" + value.strip()
+    try:
+        return to_e164(value)
+    except InvalidNumber as exc:
+        raise ApiError(400, "invalid_number", str(exc), {name: exc.number, "reason": exc.reason}) from None
 
 
 def _build_request(organization, data, recipients) -> services.SendRequest:
@@ -97,11 +133,23 @@ def _accept(request, send_request, *, bulk):
         raise ApiError(400, exc.code, exc.message, exc.details) from None
 
 
+class NewestFirstPagination(CursorPagination):
+    """Newest first, ties broken by id.
+
+    A bulk send gives thousands of messages one creation time; without a
+    tie-breaker their order is up to the database and a cursor page can
+    repeat or skip some of them.
+    """
+
+    ordering = ("-created_at", "-id")
+
+
 class MessageListCreate(generics.ListAPIView):
     """List messages (newest first) or send one."""
 
     serializer_class = MessageSerializer
     permission_classes = [IsOrganizationMember]
+    pagination_class = NewestFirstPagination
 
     def get_queryset(self):
         qs = Message.objects.filter(organization=organization_of(self.request)).select_related(
@@ -113,20 +161,16 @@ class MessageListCreate(generics.ListAPIView):
         if params.get("channel"):
             qs = qs.filter(channel=params["channel"])
         if params.get("to"):
-            try:
-                qs = qs.filter(to=to_e164(params["to"]))
-            except InvalidNumber as exc:
-                raise ApiError(400, "invalid_number", str(exc), {"to": params["to"]}) from None
+            qs = qs.filter(to=_phone_param(params["to"], "to"))
         if params.get("batch"):
-            qs = qs.filter(batch__public_id=params["batch"])
+            try:
+                batch_id = uuid.UUID(params["batch"])
+            except ValueError:
+                raise ApiError(400, "invalid_batch", "batch must be a batch id (a UUID).", {"batch": params["batch"]})
+            qs = qs.filter(batch__public_id=batch_id)
         for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
             if params.get(name):
-                from django.utils.dateparse import parse_datetime
-
-                value = parse_datetime(params[name])
-                if value is None:
-                    raise ApiError(400, "invalid_date", f"{name} must be an ISO 8601 date-time.")
-                qs = qs.filter(**{lookup: value})
+                qs = qs.filter(**{lookup: _datetime_param(params[name], name)})
         return qs
 
     @extend_schema(
@@ -147,12 +191,19 @@ class MessageListCreate(generics.ListAPIView):
         responses={202: MessageSerializer},
         parameters=[IDEMPOTENCY_HEADER],
         examples=[
-            OpenApiExample("Text SMS", value={"channel": "sms", "to": "+966501234567", "body": "Your code is 4821"},
-                           request_only=True),
+            OpenApiExample(
+                "Text SMS",
+                value={"channel": "sms", "to": "+966501234567", "body": "Your code is 4821"},
+                request_only=True,
+            ),
             OpenApiExample(
                 "Template",
-                value={"channel": "sms", "to": "+966501234567", "template": "welcome",
-                       "parameters": {"first_name": "Sara"}},
+                value={
+                    "channel": "sms",
+                    "to": "+966501234567",
+                    "template": "welcome",
+                    "parameters": {"first_name": "Sara"},
+                },
                 request_only=True,
             ),
         ],
@@ -281,6 +332,12 @@ class TemplateDetail(generics.RetrieveUpdateDestroyAPIView):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "organization": organization_of(self.request)}
 
+    def perform_destroy(self, instance):
+        if instance.kind != Template.Kind.OWN:
+            # Sync would bring it back: it is deleted in Meta's console.
+            raise ApiError(400, "synced_template", "Synced WhatsApp templates are deleted in Meta's console, not here.")
+        instance.delete()
+
 
 class OptOutList(generics.ListCreateAPIView):
     serializer_class = OptOutSerializer
@@ -288,8 +345,11 @@ class OptOutList(generics.ListCreateAPIView):
 
     def get_queryset(self):
         qs = OptOut.objects.filter(organization=organization_of(self.request))
-        if self.request.query_params.get("phone"):
-            qs = qs.filter(phone=self.request.query_params["phone"])
+        params = self.request.query_params
+        if params.get("phone"):
+            qs = qs.filter(phone=_phone_param(params["phone"], "phone"))
+        if params.get("channel"):
+            qs = qs.filter(channel=params["channel"])
         return qs
 
     def create(self, request, *args, **kwargs):
@@ -324,11 +384,9 @@ class Analytics(APIView):
     )
     def get(self, request):
         """Counts by day, channel, provider and status (default: the last 30 days)."""
-        from django.utils.dateparse import parse_date
-
         today = timezone.localdate()
-        start = parse_date(request.query_params.get("start", "")) or today - timedelta(days=29)
-        end = parse_date(request.query_params.get("end", "")) or today
+        start = _date_param(request.query_params.get("start"), "start") or today - timedelta(days=29)
+        end = _date_param(request.query_params.get("end"), "end") or today
         if start > end or (end - start).days > 366:
             raise ApiError(400, "invalid_range", "start must be before end, at most 366 days apart.")
         rows = counts(organization_of(request), start, end)

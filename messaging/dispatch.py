@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.models import DeliveryAttempt, Message, Status, Template
+from messaging.models import DeliveryAttempt, MediaFile, Message, Status, Template
 from messaging.ratelimit import acquire
 from messaging.status import apply_pending_updates, apply_status, match_pending_updates
 from providers.base import MediaRef, OutboundMessage, ProviderError, TemplateRef
@@ -171,14 +171,23 @@ def send_one(message: Message, accounts: list[ProviderAccount]) -> bool:
         return False
     adapter = account.adapter
     config = account.to_config()
-    outbound = build_outbound(message, account)
-    wait = acquire(account.pk, account.messages_per_second, max(1, message.segments))
-    if wait > 0:
-        time.sleep(wait)
     started = timezone.now()
     clock = time.monotonic()
     try:
+        # Building may upload media to the provider first (WhatsApp): its
+        # errors are the send's errors, retried or failed over alike.
+        outbound = build_outbound(message, account)
+        wait = acquire(account.pk, account.messages_per_second, max(1, message.segments))
+        if wait > 0:
+            time.sleep(wait)
+            started, clock = timezone.now(), time.monotonic()
         result = adapter.send(config, outbound)
+    except (MediaFile.DoesNotExist, OSError, ValueError) as exc:
+        # The file is gone or refused: no provider can send this message.
+        latency = int((time.monotonic() - clock) * 1000)
+        error = ProviderError(f"The message's media cannot be sent: {exc}", permanent=True, code="media_unavailable")
+        _record_error(message, account, started, latency, error, accounts)
+        return False
     except ProviderError as error:
         latency = int((time.monotonic() - clock) * 1000)
         if error.already_sent:

@@ -45,7 +45,12 @@ def idempotent(request, endpoint: str, handler) -> Response:
                 organization=organization, key=key, endpoint=endpoint, request_hash=fingerprint
             )
     except IntegrityError:
-        existing = IdempotencyRecord.objects.get(organization=organization, key=key)
+        existing = IdempotencyRecord.objects.filter(organization=organization, key=key).first()
+        if existing is None:
+            # The first request failed and forgot its key between our insert and this read.
+            raise ApiError(
+                409, "idempotency_key_in_use", "A request with this Idempotency-Key was just being processed; retry."
+            ) from None
         if existing.request_hash != fingerprint:
             raise ApiError(
                 422,

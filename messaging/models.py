@@ -89,8 +89,17 @@ class Template(models.Model):
         ordering = ["name", "language"]
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "kind", "channel", "name", "language"], name="uniq_template_name"
-            )
+                fields=["organization", "channel", "name", "language"],
+                condition=Q(kind="own"),
+                name="uniq_own_template",
+            ),
+            # Synced templates belong to a WhatsApp Business Account: two
+            # accounts of one organization may each have `order_shipped`.
+            models.UniqueConstraint(
+                fields=["provider_account", "name", "language"],
+                condition=Q(kind="whatsapp"),
+                name="uniq_synced_template",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -22,25 +22,30 @@ class InvalidNumber(ValueError):
 
 def to_e164(raw: str, default_region: str | None = None) -> str:
     """Return the number in E.164 (+9665...) or raise InvalidNumber with the reason."""
-    text = str(raw or "").strip()
-    if not text:
-        raise InvalidNumber(text, "empty")
-    if text.startswith("00"):
-        text = "+" + text[2:]
+    given = str(raw if raw is not None else "").strip()
+    if not given:
+        raise InvalidNumber(given, "empty")
+    # The international prefix 00 (most of the world) means +; errors name the number as given.
+    text = "+" + given[2:] if given.startswith("00") else given
     try:
         parsed = phonenumbers.parse(text, default_region)
     except NumberParseException as exc:
         reason = {
-            NumberParseException.INVALID_COUNTRY_CODE: "no country code (use the +<country code> form)",
+            NumberParseException.INVALID_COUNTRY_CODE: (
+                "unknown country code" if text.startswith("+") else "no country code (use the +<country code> form)"
+            ),
             NumberParseException.NOT_A_NUMBER: "not a phone number",
             NumberParseException.TOO_SHORT_NSN: "too short",
             NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
             NumberParseException.TOO_LONG: "too long",
         }.get(exc.error_type, str(exc))
-        raise InvalidNumber(text, reason) from None
+        raise InvalidNumber(given, reason) from None
     possible = phonenumbers.is_possible_number_with_reason(parsed)
-    if possible not in (phonenumbers.ValidationResult.IS_POSSIBLE, phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
-        raise InvalidNumber(text, _REASONS.get(possible, "not a possible number"))
+    if possible not in (
+        phonenumbers.ValidationResult.IS_POSSIBLE,
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ):
+        raise InvalidNumber(given, _REASONS.get(possible, "not a possible number"))
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidNumber(text, "not a number in use in its country's numbering plan")
+        raise InvalidNumber(given, "not a number in use in its country's numbering plan")
     return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)

@@ -115,7 +115,11 @@ class MessageDetailSerializer(MessageSerializer):
 
 
 class MediaItemSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=["image", "document", "audio", "video"], default="image")
+    kind = serializers.ChoiceField(
+        choices=["image", "document", "audio", "video"],
+        required=False,
+        help_text="Default: read from the uploaded file (media_id), or image (url).",
+    )
     url = serializers.URLField(required=False)
     media_id = serializers.UUIDField(required=False, help_text="A file uploaded to /api/v1/media.")
     caption = serializers.CharField(required=False, allow_blank=True, max_length=1024)

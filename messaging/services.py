@@ -79,6 +79,7 @@ class Refusal:
     to: str
     code: str
     message: str
+    details: dict[str, Any] = field(default_factory=dict)  # reason, parameter
 
 
 @dataclass
@@ -168,6 +169,12 @@ def accept_messages(
     if request.provider_account is not None:
         if request.provider_account.organization_id != organization.pk or not request.provider_account.is_active:
             raise SendError("provider_account", "That provider account is not active in this organization.")
+        if request.provider_account.channel != request.channel:
+            # Dispatch sends through the chosen account as it is: an SMS must not go out on WhatsApp.
+            raise SendError(
+                "provider_account",
+                f"That provider account sends {request.provider_account.channel}, not {request.channel}.",
+            )
     elif not accounts:
         raise SendError(
             "no_provider_account",
@@ -183,7 +190,7 @@ def accept_messages(
         try:
             phone = to_e164(recipient.to)
         except InvalidNumber as exc:
-            refused.append(Refusal(index, str(recipient.to), "invalid_number", str(exc)))
+            refused.append(Refusal(index, exc.number, "invalid_number", str(exc), {"reason": exc.reason}))
             continue
         if bulk and phone in seen:
             refused.append(Refusal(index, phone, "duplicate_recipient", f"{phone} appears twice in this request."))
@@ -196,7 +203,13 @@ def accept_messages(
             except KeyError as exc:
                 name = exc.args[0]
                 refused.append(
-                    Refusal(index, phone, "missing_parameter", f"Template parameter {name!r} is missing for {phone}.")
+                    Refusal(
+                        index,
+                        phone,
+                        "missing_parameter",
+                        f"Template parameter {name!r} is missing for {phone}.",
+                        {"parameter": name},
+                    )
                 )
                 continue
         elif wa_template:
@@ -211,8 +224,7 @@ def accept_messages(
 
     if not bulk and refused:
         first = refused[0]
-        details = {"to": first.to} if first.code == "invalid_number" else {"parameter": first.message}
-        raise SendError(first.code, first.message, details)
+        raise SendError(first.code, first.message, {"to": first.to, **first.details})
 
     phones = [phone for _, phone, _ in prepared]
     opted_out = set(
@@ -286,7 +298,9 @@ def accept_messages(
             )
             for message in messages:
                 message.batch = batch
-        Message.objects.bulk_create(messages, batch_size=2000)
+        # One INSERT on PostgreSQL (psycopg binds client-side, so no 65,535-parameter limit);
+        # SQLite has Django split it by its 999-parameter limit.
+        Message.objects.bulk_create(messages)
         queued = [m.pk for m in messages if m.status == Status.QUEUED]
         if queued:
             from messaging.dispatch import publish_dispatch
@@ -296,8 +310,18 @@ def accept_messages(
 
 
 def cancel_message(message: Message, *, actor: Actor = SYSTEM) -> bool:
-    """Cancel a scheduled or queued message; False if it is past that."""
-    event = apply_status(message, Status.CANCELED, source="admin" if actor.user else "api")
+    """Cancel a scheduled or queued message; False (and no event) if it is past that."""
+    with transaction.atomic():
+        # Checked under the row lock: a refused cancel is not part of the message's history,
+        # and a worker's claim (queued -> sending) cannot slip in between.
+        current = Message.objects.select_for_update().filter(pk=message.pk).values_list("status", flat=True).first()
+        if current not in (Status.SCHEDULED, Status.QUEUED):
+            message.status = current or message.status
+            return False
+        by = actor.user.email if actor.user else (f"key {actor.api_key.prefix}" if actor.api_key else "system")
+        event = apply_status(
+            message, Status.CANCELED, source="admin" if actor.user else "api", detail={"canceled_by": by}
+        )
     return bool(event and event.applied)
 
 
@@ -322,6 +346,10 @@ def add_opt_out(organization: Organization, channel: str, phone: str, *, source:
 
 
 def remove_opt_out(organization: Organization, channel: str, phone: str) -> int:
+    try:
+        phone = to_e164(phone)  # rows are stored in E.164 (add_opt_out)
+    except InvalidNumber:
+        pass
     deleted, _ = OptOut.objects.filter(organization=organization, channel=channel, phone=phone).delete()
     return deleted
 
