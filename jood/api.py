@@ -90,6 +90,6 @@ def _first_message(details) -> str:
 class CursorPagination(pagination.CursorPagination):
     """Cursor pagination, newest first; `?page_size=` up to 200."""
 
-    ordering = "-created_at"
+    ordering = ("-created_at", "-id")
     page_size_query_param = "page_size"
     max_page_size = 200

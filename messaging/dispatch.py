@@ -23,8 +23,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.models import DeliveryAttempt, MediaFile, Message, Status, Template
+from messaging.models import DeliveryAttempt, MediaFile, Message, OptOut, Status, Template
 from messaging.ratelimit import acquire
+from messaging.services import MMS_PROVIDERS
 from messaging.status import apply_pending_updates, apply_status, match_pending_updates
 from providers.base import MediaRef, OutboundMessage, ProviderError, TemplateRef
 from providers.models import ProviderAccount
@@ -90,6 +91,13 @@ def dispatch(message_ids: list[int]) -> int:
         .order_by("pk")
     )
     accounts_by_org: dict[int, list[ProviderAccount]] = {}
+    # A pause or an opt-out that came after the message was accepted (a
+    # scheduled message, a retry) still stops it: checked once per chunk.
+    opted_out = set(
+        OptOut.objects.filter(
+            organization_id__in={m.organization_id for m in messages}, phone__in={m.to for m in messages}
+        ).values_list("organization_id", "channel", "phone")
+    )
     sent = 0
     lease_started = time.monotonic()
     for index, message in enumerate(messages):
@@ -106,6 +114,12 @@ def dispatch(message_ids: list[int]) -> int:
                     "priority", "id"
                 )
             )
+        if message.organization.is_paused or not message.organization.is_active:
+            _reject(message, "organization_paused", "Sending is paused for this organization.")
+            continue
+        if (message.organization_id, message.channel, message.to) in opted_out:
+            _reject(message, "opted_out", f"{message.to} has opted out of {message.channel} messages.")
+            continue
         try:
             if send_one(message, accounts_by_org[message.organization_id]):
                 sent += 1
@@ -122,11 +136,13 @@ def choose_account(message: Message, accounts: list[ProviderAccount]) -> Provide
         if account and account.is_active and message.requested_account_id not in message.tried_accounts:
             return account
         return None
+    needs_mms = message.channel == "sms" and bool(message.media)
     for account in accounts:
         if (
             account.channel == message.channel
             and account.accepts(message.to)
             and account.pk not in (message.tried_accounts or [])
+            and (not needs_mms or account.provider in MMS_PROVIDERS)
         ):
             return account
     return None
@@ -297,6 +313,14 @@ def _record_error(
     if delay == 0.0:
         # Fail-over is immediate: hand it to a worker now rather than wait for the sweeper.
         transaction.on_commit(lambda: publish_dispatch([message.pk]))
+
+
+def _reject(message: Message, code: str, text: str) -> None:
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(lease_expires_at=None, next_attempt_at=None)
+        apply_status(
+            message, Status.REJECTED, source="dispatch", raw_status="rejected", error_code=code, error_message=text
+        )
 
 
 def _finish_failed(message: Message, code: str, text: str, account: ProviderAccount | None = None) -> None:

@@ -35,6 +35,8 @@ from providers.models import Channel, ProviderAccount
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 50
+# SMS providers that carry media (MMS); routing keeps a message with media to these.
+MMS_PROVIDERS = ("twilio", "sandbox")
 MAX_BULK = 10_000
 WHATSAPP_WINDOW = timedelta(hours=24)
 
@@ -163,9 +165,25 @@ def accept_messages(
     if template is None and not request.body and not request.media:
         raise SendError("empty_message", "Give a body, a template or media.")
     if request.channel == Channel.SMS and request.media and request.provider_account is not None:
-        if request.provider_account.provider not in ("twilio", "sandbox"):
+        if request.provider_account.provider not in MMS_PROVIDERS:
             raise SendError("media_unsupported", f"{request.provider_account.get_provider_display()} cannot send MMS.")
+    wa_template = template is not None and template.kind == Template.Kind.WHATSAPP
+    if wa_template and template.provider_account_id:
+        # A synced template lives in one WhatsApp Business Account: Meta
+        # refuses it from any other (132001), so it is sent from its own.
+        if request.provider_account is None:
+            request.provider_account = template.provider_account
+        elif request.provider_account.pk != template.provider_account_id:
+            raise SendError(
+                "template_account",
+                f"Template {template.name!r} belongs to provider account {template.provider_account.label!r}; "
+                "send it through that account.",
+            )
     accounts = eligible_accounts(organization, request.channel)
+    if request.channel == Channel.SMS and request.media and request.provider_account is None:
+        accounts = [a for a in accounts if a.provider in MMS_PROVIDERS]
+        if not accounts:
+            raise SendError("media_unsupported", "No active provider account of this organization can send MMS.")
     if request.provider_account is not None:
         if request.provider_account.organization_id != organization.pk or not request.provider_account.is_active:
             raise SendError("provider_account", "That provider account is not active in this organization.")
@@ -180,7 +198,6 @@ def accept_messages(
             "no_provider_account",
             f"No active {request.channel} provider account: connect one first.",
         )
-    wa_template = template is not None and template.kind == Template.Kind.WHATSAPP
 
     now = timezone.now()
     refused: list[Refusal] = []

@@ -218,3 +218,18 @@ def test_the_sweeper_applies_an_update_kept_for_an_id_written_later(acme, sandbo
     Message.objects.filter(pk=pk).update(provider="sandbox", provider_message_id="SBlate", status=Status.SENT)
     assert dispatch.sweep()["pending_updates_applied"] == 1
     assert Message.objects.get(pk=pk).status == Status.DELIVERED
+
+
+def test_a_pause_or_an_opt_out_after_acceptance_stops_the_send(acme, sandbox, count_sends):
+    from messaging.services import add_opt_out
+
+    first, second = queue(acme, n=2)
+    add_opt_out(acme, "sms", Message.objects.get(pk=first).to)
+    dispatch.dispatch([first])
+    acme.paused_at = timezone.now()
+    acme.save()
+    dispatch.dispatch([second])
+    assert sum(count_sends.values()) == 0
+    assert Message.objects.get(pk=first).error_code == "opted_out"
+    assert Message.objects.get(pk=second).error_code == "organization_paused"
+    assert set(Message.objects.filter(pk__in=[first, second]).values_list("status", flat=True)) == {Status.REJECTED}
