@@ -72,6 +72,12 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL").rstrip("/")
 MESSAGE_LOG_RETENTION_DAYS = env("MESSAGE_LOG_RETENTION_DAYS")
 ACCESS_LOG_RETENTION_DAYS = env("ACCESS_LOG_RETENTION_DAYS")
 PURGE_TIME_BUDGET_SECONDS = env("PURGE_TIME_BUDGET_SECONDS")
+# Privacy: the policy's version (its "Last updated" date; users accept a new
+# one at their next login), how long an export can be downloaded, and the
+# grace period before a deleted organization's data is erased.
+PRIVACY_POLICY_VERSION = env.str("PRIVACY_POLICY_VERSION", default="2026-11-01")
+DATA_EXPORT_HOURS = env.int("DATA_EXPORT_HOURS", default=24)
+ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", default=7)
 # How long a worker's claim on a message lasts before the sweeper hands it
 # to another worker (a killed worker's messages come back after this).
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=120)
@@ -110,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "retention.middleware.PrivacyConsentMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("providers.api_urls")),
     path("", include("webhooks.api_urls")),
     path("", include("messaging.media_urls")),
+    path("", include("retention.api_urls")),
 ]
 
 urlpatterns = [
@@ -18,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
     path("", include(media_urls.download_urlpatterns)),
+    path("", include("retention.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),

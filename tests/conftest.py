@@ -13,15 +13,25 @@ Users have no usable password; use `client.force_login(user)`, or
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import Membership, Organization, Role, User
+from retention.services import current_policy_version
 
 
 def make_user(email: str, organization: Organization | None = None, role: str = Role.MEMBER) -> User:
     """Create a user, a member of `organization` with `role` when given."""
-    user = User.objects.create_user(email, name=email.split("@")[0].title())
+    now = timezone.now()
+    # Consent as sign-up records it, so portal pages do not ask for it again.
+    user = User.objects.create_user(
+        email,
+        name=email.split("@")[0].title(),
+        privacy_policy_version=current_policy_version(),
+        privacy_accepted_at=now,
+        confirmed_adult_at=now,
+    )
     if organization is not None:
         Membership.objects.create(user=user, organization=organization, role=role)
     return user

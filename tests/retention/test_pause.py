@@ -1,0 +1,138 @@
+"""Restriction of processing: a paused organization's sends are rejected until it resumes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AccessLog, Role
+from messaging.models import Message, MessageEvent, Status
+from retention import services
+from tests.conftest import make_api_client
+from tests.messaging.conftest import make_account, queued_rows
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sandbox(acme):
+    return make_account(acme, default_sender="Acme", messages_per_second=0)
+
+
+def send(api, to="+14155550100"):
+    return api.post("/api/v1/messages", {"channel": "sms", "to": to, "body": "Hello"}, format="json")
+
+
+def test_a_paused_organizations_sends_are_rejected(acme, owner, sandbox, acme_api, django_capture_on_commit_callbacks):
+    assert services.pause_organization(acme, services.Actor(user=owner)) is True
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send(acme_api)
+
+    assert response.status_code == 202, response.content
+    message = Message.objects.get(public_id=response.json()["id"])
+    assert message.status == Status.REJECTED
+    assert message.error_code == "organization_paused"
+    assert AccessLog.objects.filter(organization=acme, action="paused", user=owner).count() == 1
+
+
+def test_pausing_rejects_waiting_messages_and_leaves_sending_ones(acme, owner, sandbox):
+    queued = queued_rows(acme, 3)
+    scheduled = Message.objects.create(
+        organization=acme,
+        channel="sms",
+        to="+14155550111",
+        body="Later",
+        status=Status.SCHEDULED,
+        scheduled_at=timezone.now() + timedelta(days=1),
+    )
+    sending = Message.objects.create(
+        organization=acme, channel="sms", to="+14155550112", body="Now", status=Status.SENDING
+    )
+
+    services.pause_organization(acme, services.Actor(user=owner))
+
+    for pk in [*queued, scheduled.pk]:
+        message = Message.objects.get(pk=pk)
+        assert message.status == Status.REJECTED
+        assert message.error_code == "organization_paused"
+        assert MessageEvent.objects.filter(message_id=pk, status=Status.REJECTED, applied=True).exists()
+    sending.refresh_from_db()
+    assert sending.status == Status.SENDING
+
+
+def test_pausing_twice_logs_once_and_resuming_accepts_sends_again(acme, owner, sandbox, acme_api):
+    actor = services.Actor(user=owner)
+    services.pause_organization(acme, actor)
+    assert services.pause_organization(acme, actor) is False
+    assert services.resume_organization(acme, actor) is True
+    assert services.resume_organization(acme, actor) is False
+    acme.refresh_from_db()
+    assert acme.paused_at is None
+
+    response = send(acme_api)
+    assert Message.objects.get(public_id=response.json()["id"]).status == Status.QUEUED
+    actions = list(
+        AccessLog.objects.filter(organization=acme, action__in=["paused", "resumed"]).values_list("action", flat=True)
+    )
+    assert sorted(actions) == ["paused", "resumed"]
+
+
+def test_a_send_that_raced_the_pause_is_rejected_by_the_hourly_task(acme, sandbox):
+    from retention.tasks import delete_due_organizations
+
+    acme.paused_at = timezone.now()
+    acme.save()
+    [pk] = queued_rows(acme, 1)
+
+    delete_due_organizations.apply()
+
+    assert Message.objects.get(pk=pk).status == Status.REJECTED
+
+
+def test_the_api_pauses_and_resumes_with_an_admin_key(acme, sandbox, acme_admin_api, acme_api):
+    response = acme_admin_api.post("/api/v1/organization/pause")
+    assert response.status_code == 200, response.content
+    assert response.json()["paused"] is True
+    assert send(acme_api).json()["status"] == "rejected"
+    assert AccessLog.objects.get(action="paused").api_key == acme_admin_api.key
+
+    response = acme_admin_api.post("/api/v1/organization/resume")
+    assert response.json()["paused"] is False
+
+
+def test_a_member_key_cannot_pause(acme, acme_api):
+    assert acme_api.post("/api/v1/organization/pause").status_code == 403
+    acme.refresh_from_db()
+    assert acme.paused_at is None
+
+
+def test_the_portal_pauses_for_an_owner_only(acme, owner_client, member, client):
+    response = owner_client.post(reverse("portal-privacy-pause"))
+    assert response.status_code == 302
+    acme.refresh_from_db()
+    assert acme.is_paused
+    assert "Resume sending" in owner_client.get(reverse("portal-privacy")).content.decode()
+
+    other = make_member_client(member)
+    assert other.post(reverse("portal-privacy-resume")).status_code == 403
+    owner_client.post(reverse("portal-privacy-resume"))
+    acme.refresh_from_db()
+    assert not acme.is_paused
+
+
+def make_member_client(user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_other_keys_of_the_organization_still_read_while_paused(acme, sandbox, acme_admin_api):
+    acme_admin_api.post("/api/v1/organization/pause")
+    viewer = make_api_client(acme, Role.VIEWER)
+    assert viewer.get("/api/v1/messages").status_code == 200
