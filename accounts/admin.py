@@ -1,14 +1,33 @@
-"""The staff console for accounts. Kept plain; a later issue enriches it."""
+"""The staff console for accounts: users, organizations, memberships, API keys and the access log.
+
+The organization page is extended in retention/admin.py (legal holds,
+pausing, the purge, and counts from providers and messaging), since
+accounts must not reach into the apps above it.
+"""
 
 from __future__ import annotations
+
+import ipaddress
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts import services
 from accounts.models import AccessLog, ApiKey, Membership, Organization, User
+from jood.admin_utils import (
+    BigTableMixin,
+    OperateMixin,
+    ReadOnlyMixin,
+    as_uuid,
+    log_changes,
+    plural,
+    pretty_json,
+)
 
 
 def _clean_email(form: forms.ModelForm) -> str:
@@ -45,6 +64,13 @@ class MembershipInline(admin.TabularInline):
     extra = 0
     raw_id_fields = ["user", "organization"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user", "organization")
+
+
+# Fields only a superuser may change: granting staff access or permissions.
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
@@ -58,20 +84,107 @@ class UserAdmin(DjangoUserAdmin):
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "usable_password", "password1", "password2")}),)
-    list_display = ["email", "name", "is_staff", "is_active", "date_joined"]
-    list_filter = ["is_staff", "is_superuser", "is_active"]
+    list_display = ["email", "name", "is_staff", "is_superuser", "is_active", "date_joined", "last_login"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
     search_fields = ["email", "name"]
     ordering = ["email"]
     inlines = [MembershipInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += [name for name in PRIVILEGE_FIELDS if name not in readonly]
+        return readonly
 
-@admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "public_id", "is_active", "retention_days", "paused_at", "created_at"]
-    list_filter = ["is_active"]
-    search_fields = ["name", "public_id"]
-    readonly_fields = ["public_id", "created_at"]
+
+class PausedFilter(admin.SimpleListFilter):
+    title = "paused"
+    parameter_name = "paused"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Paused"), ("no", "Sending")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(paused_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(paused_at__isnull=True)
+        return queryset
+
+
+class LegalHoldFilter(admin.SimpleListFilter):
+    title = "legal hold"
+    parameter_name = "legal_hold"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Under a legal hold"), ("no", "No hold")]
+
+    def queryset(self, request, queryset):
+        held = {"legal_hold_until__gte": timezone.localdate()}
+        if self.value() == "yes":
+            return queryset.filter(**held)
+        if self.value() == "no":
+            return queryset.exclude(**held)
+        return queryset
+
+
+class OrganizationAdmin(OperateMixin, admin.ModelAdmin):
+    """Organizations: what accounts knows. retention/admin.py registers the full console page."""
+
+    list_display = ["name", "is_active", "members", "retention_days", "legal_hold", "paused", "created_at"]
+    list_filter = ["is_active", PausedFilter, LegalHoldFilter, ("deletion_requested_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name"]
+    search_help_text = "An organization's name, or its id (exact)."
+    readonly_fields = [
+        "public_id",
+        "created_at",
+        "legal_hold_until",
+        "legal_hold_reason",
+        "paused_at",
+        "deletion_requested_at",
+        "deletion_scheduled_for",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "public_id", "is_active", "created_at"]}),
+        ("Retention", {"fields": ["retention_days", "legal_hold_until", "legal_hold_reason"]}),
+        ("Restriction and deletion", {"fields": ["paused_at", "deletion_requested_at", "deletion_scheduled_for"]}),
+    ]
     inlines = [MembershipInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # An organization is deleted through its owners' deletion request (grace period, credentials
+        # erased at once, access-logged), never by a cascade from the console.
+        return False
+
+    def get_queryset(self, request):
+        members = (
+            Membership.objects.filter(organization=OuterRef("pk"))
+            .order_by()
+            .values("organization")
+            .annotate(n=Count("id"))
+        )
+        return super().get_queryset(request).annotate(member_count=Coalesce(Subquery(members.values("n")), 0))
+
+    def get_search_results(self, request, queryset, search_term):
+        public_id = as_uuid(search_term)
+        if public_id is not None:
+            return queryset.filter(public_id=public_id), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="members", ordering="member_count")
+    def members(self, organization: Organization) -> int:
+        return getattr(organization, "member_count", 0)
+
+    @admin.display(description="legal hold until", ordering="legal_hold_until")
+    def legal_hold(self, organization: Organization) -> str:
+        return organization.legal_hold_until.isoformat() if organization.legal_hold_until else "-"
+
+    @admin.display(description="paused", boolean=True, ordering="paused_at")
+    def paused(self, organization: Organization) -> bool:
+        return organization.paused_at is not None
+
+
+admin.site.register(Organization, OrganizationAdmin)
 
 
 @admin.register(Membership)
@@ -84,11 +197,11 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(OperateMixin, admin.ModelAdmin):
     """Keys are created by their organization (API or portal); staff can only look and revoke."""
 
-    list_display = ["prefix", "name", "organization", "role", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_display = ["prefix", "name", "organization", "role", "created_at", "last_used_at", "active"]
+    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter), ("last_used_at", admin.DateFieldListFilter)]
     list_select_related = ["organization"]
     search_fields = ["prefix", "name", "organization__name"]
     # hashed_key is left out on purpose: it is never shown, not even to staff.
@@ -104,32 +217,60 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "last_used_ip",
         "revoked_at",
     ]
+    exclude = ["hashed_key"]
     readonly_fields = fields
     actions = ["revoke"]
 
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected API keys", permissions=["change"])
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A key is revoked, never deleted: the access log points at it.
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("organization", "created_by")
+
+    @admin.display(description="active", boolean=True, ordering="revoked_at")
+    def active(self, key: ApiKey) -> bool:
+        return key.revoked_at is None
+
+    @admin.action(description="Revoke the selected API keys", permissions=["operate"])
     def revoke(self, request, queryset) -> None:
         actor = services.Actor.from_request(request)
-        revoked = sum(services.revoke_api_key(key, actor=actor) for key in queryset.select_related("organization"))
-        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+        revoked = [key for key in queryset.select_related("organization") if services.revoke_api_key(key, actor=actor)]
+        log_changes(self, request, revoked, "Revoked from the console.")
+        self.message_user(request, f"Revoked {plural(len(revoked), 'API key')}.", messages.SUCCESS)
 
 
 @admin.register(AccessLog)
-class AccessLogAdmin(admin.ModelAdmin):
+class AccessLogAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
     list_display = ["at", "action", "actor_label", "organization", "ip"]
-    list_filter = ["action"]
+    list_filter = ["action", ("at", admin.DateFieldListFilter)]
     list_select_related = ["organization"]
-    search_fields = ["actor_label", "ip", "organization__name"]
-    date_hierarchy = "at"
+    search_fields = ["actor_label"]
+    search_help_text = "Exact: an email address, an IP address, a key prefix (jood_…) or an organization id."
+    sortable_by = ["at"]
+    fields = ["at", "action", "organization", "user", "api_key", "actor_label", "ip", "user_agent", "detail_text"]
+    readonly_fields = fields
 
-    def has_add_permission(self, request) -> bool:
-        return False
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("organization", "user", "api_key")
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if (public_id := as_uuid(term)) is not None:
+            return queryset.filter(organization__public_id=public_id), False
+        try:
+            return queryset.filter(ip=str(ipaddress.ip_address(term))), False
+        except ValueError:
+            pass
+        if term.startswith("jood_"):
+            return queryset.filter(actor_label=f"key {term[:12]}"), False
+        return queryset.filter(actor_label__iexact=term), False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+    @admin.display(description="detail")
+    def detail_text(self, entry: AccessLog) -> str:
+        return pretty_json(entry.detail)

@@ -215,6 +215,8 @@ class Message(models.Model):
             models.Index(fields=["organization", "-created_at"], name="msg_org_created"),
             models.Index(fields=["organization", "status", "-created_at"], name="msg_org_status"),
             models.Index(fields=["organization", "to"], name="msg_org_to"),
+            # Staff search a phone number across organizations.
+            models.Index(fields=["to"], name="msg_to"),
             # The sweeper: only rows that still wait for us are in this index.
             models.Index(
                 fields=["status", "next_attempt_at"],

@@ -1,0 +1,618 @@
+"""The staff console for messages and what hangs off them.
+
+Messages are read-only here: they change through `messaging.services`
+(retry, cancel) and the dispatcher. The message table is the biggest of
+all, so its list counts at most COUNT_CAP rows, filters on fixed choices
+(no `SELECT DISTINCT` over it) and searches exact values on indexes.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
+from django.db.models import Count, Q
+from django.urls import path
+from django.utils.html import format_html
+
+from accounts.models import Organization
+from accounts.services import Actor
+from jood.admin_utils import (
+    BigTableMixin,
+    OperateMixin,
+    PageAnnotationMixin,
+    ReadOnlyMixin,
+    as_phone,
+    as_uuid,
+    choices_filter,
+    content_fields,
+    has_error_filter,
+    hidden_display,
+    log_changes,
+    plural,
+    pretty_json,
+    recent_filter,
+    short,
+)
+from messaging import services
+from messaging.models import (
+    Batch,
+    ConversationWindow,
+    DailyStats,
+    DeliveryAttempt,
+    IdempotencyRecord,
+    InboundMessage,
+    MediaFile,
+    Message,
+    MessageEvent,
+    OptOut,
+    PendingStatusUpdate,
+    Status,
+    Template,
+)
+from providers import admin as providers_admin
+from providers.models import Provider, ProviderAccount
+
+# An action touches at most this many rows ("select all" over a big table included).
+ACTION_LIMIT = 1000
+# Above this many organizations the phone search stops naming them (see _search_messages).
+ORG_IN_LIST_LIMIT = 5000
+
+FAILURES = [Status.FAILED, Status.UNDELIVERED, Status.REJECTED]
+
+ProviderFilter = choices_filter("provider", "provider", "provider", Provider.choices)
+MessageStatusFilter = choices_filter("status", "status", "status", Status.choices)
+
+
+# "Failed in the last hour": failed, undelivered or rejected, by failed_at.
+MessageFailedRecentlyFilter = recent_filter("failed", "failed", "failed_at", Q(status__in=FAILURES))
+
+
+class MessageEventInline(admin.TabularInline):
+    model = MessageEvent
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    fields = [
+        "received_at",
+        "status",
+        "raw_status",
+        "source",
+        "applied",
+        "provider_timestamp",
+        "error_code",
+        "error_message",
+        "detail",
+    ]
+    readonly_fields = fields
+    verbose_name_plural = "timeline (every report, moving the status or not)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["started_at", "provider_account", "outcome", "http_status", "latency_ms", "error_code", "error_message"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("provider_account")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _search_messages(queryset, term: str):
+    """Exact matches only, each on an index: public id, provider message id, or phone number.
+
+    - provider message id: `provider IN (every provider) AND provider_message_id = x`
+      walks msg_provider_id (provider, provider_message_id) once per provider;
+    - phone: `organization_id IN (...) AND to = x` walks msg_org_to the same way.
+    """
+    term = term.strip()
+    condition = Q(provider__in=Provider.values, provider_message_id=term)
+    public_id = as_uuid(term)
+    if public_id is not None:
+        condition |= Q(public_id=public_id)
+    phone = as_phone(term)
+    if phone is not None:
+        org_ids = list(Organization.objects.order_by().values_list("pk", flat=True)[: ORG_IN_LIST_LIMIT + 1])
+        if len(org_ids) <= ORG_IN_LIST_LIMIT:
+            condition |= Q(organization_id__in=org_ids, to=phone)
+        else:
+            condition |= Q(to=phone)
+    return queryset.filter(condition)
+
+
+@admin.register(Message)
+class MessageAdmin(OperateMixin, BigTableMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "public_id",
+        "organization",
+        "channel",
+        "to",
+        "status",
+        "provider_account",
+        "error_code",
+        "attempts",
+        "body_preview",
+    ]
+    list_display_links = ["created_at", "public_id"]
+    list_select_related = ["organization", "provider_account"]
+    list_filter = [
+        "status",
+        "channel",
+        ProviderFilter,
+        MessageFailedRecentlyFilter,
+        has_error_filter("error_code", "error_message"),
+        ("created_at", admin.DateFieldListFilter),
+        ("organization", admin.RelatedFieldListFilter),
+    ]
+    search_fields = ["public_id"]  # shows the search box; the search itself is exact (get_search_results)
+    search_help_text = "Exact: a message id, a provider message id, or a phone number (+9665…)."
+    sortable_by = ["created_at"]
+    inlines = [MessageEventInline, DeliveryAttemptInline]
+    actions = ["retry", "cancel"]
+    fieldsets = [
+        (None, {"fields": ["public_id", "organization", "channel", "to", "sender", "status", "batch"]}),
+        ("Why it failed", {"fields": ["error_code", "error_message"]}),
+        ("Content", {"fields": ["body_text", "template", "template_params_text", "media"]}),
+        (
+            "Provider",
+            {
+                "fields": [
+                    "provider_account",
+                    "requested_account",
+                    "provider",
+                    "provider_message_id",
+                    "encoding",
+                    "segments",
+                    "price",
+                ]
+            },
+        ),
+        (
+            "Times",
+            {
+                "fields": [
+                    "created_at",
+                    "scheduled_at",
+                    "queued_at",
+                    "sent_at",
+                    "delivered_at",
+                    "read_at",
+                    "failed_at",
+                    "canceled_at",
+                    "updated_at",
+                ]
+            },
+        ),
+        (
+            "Dispatch",
+            {"fields": ["attempts", "attempts_on_account", "tried_accounts", "next_attempt_at", "lease_expires_at"]},
+        ),
+        ("Customer's", {"fields": ["metadata_text", "callback_url"]}),
+    ]
+    content = {"body_text": "body_hidden", "body_preview": "body_hidden", "template_params_text": "params_hidden"}
+
+    # --- read-only, everywhere -------------------------------------------------------
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_list_display(self, request):
+        return content_fields(request, super().get_list_display(request), self.content)
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (name, {**options, "fields": content_fields(request, options["fields"], self.content)})
+            for name, options in super().get_fieldsets(request, obj)
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return flatten_fieldsets(self.get_fieldsets(request, obj))
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return _search_messages(queryset, search_term), False
+
+    # --- columns -----------------------------------------------------------------------
+    @admin.display(description="body")
+    def body_preview(self, message: Message) -> str:
+        return short(message.body, 50)
+
+    @admin.display(description="body")
+    def body_text(self, message: Message) -> str:
+        return message.body or "-"
+
+    @admin.display(description="template parameters")
+    def template_params_text(self, message: Message) -> str:
+        return pretty_json(message.template_params)
+
+    @admin.display(description="metadata")
+    def metadata_text(self, message: Message) -> str:
+        return pretty_json(message.metadata)
+
+    body_hidden = hidden_display("body")
+    params_hidden = hidden_display("template parameters")
+
+    # --- actions -------------------------------------------------------------------------
+    @admin.action(description="Retry the selected failed messages (a new attempt each)", permissions=["operate"])
+    def retry(self, request, queryset) -> None:
+        actor = Actor.from_request(request)
+        rows = list(queryset.order_by()[:ACTION_LIMIT])
+        retried = [
+            m
+            for m in rows
+            if m.status in (Status.FAILED, Status.UNDELIVERED) and services.retry_message(m, actor=actor)
+        ]
+        log_changes(self, request, retried, "Retried from the console: queued for a new attempt.")
+        skipped = len(rows) - len(retried)
+        text = f"Queued {plural(len(retried), 'message')} again for a new attempt."
+        if skipped:
+            text += f" {plural(skipped, 'message')} skipped: only failed or undelivered messages are retried."
+        self.message_user(request, text, messages.SUCCESS if retried else messages.WARNING)
+
+    @admin.action(description="Cancel the selected queued or scheduled messages", permissions=["operate"])
+    def cancel(self, request, queryset) -> None:
+        actor = Actor.from_request(request)
+        rows = list(queryset.order_by()[:ACTION_LIMIT])
+        canceled = [
+            m for m in rows if m.status in (Status.QUEUED, Status.SCHEDULED) and services.cancel_message(m, actor=actor)
+        ]
+        log_changes(self, request, canceled, "Canceled from the console.")
+        skipped = len(rows) - len(canceled)
+        text = f"Canceled {plural(len(canceled), 'message')}."
+        if skipped:
+            text += f" {plural(skipped, 'message')} skipped: only queued or scheduled messages can be canceled."
+        self.message_user(request, text, messages.SUCCESS if canceled else messages.WARNING)
+
+    # --- the operations page -----------------------------------------------------------
+    def get_urls(self):
+        return [
+            path("operations/", self.admin_site.admin_view(self.operations_view), name="operations"),
+            *super().get_urls(),
+        ]
+
+    def operations_view(self, request):
+        # The project-level page reads every app's tables; imported here so messaging stays free of them.
+        from jood.admin_ops import operations_view
+
+        return operations_view(request, self)
+
+
+@admin.register(MessageEvent)
+class MessageEventAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+    list_display = ["received_at", "message", "status", "raw_status", "source", "applied", "error_code"]
+    list_select_related = ["message"]
+    list_filter = [
+        choices_filter("status", "status", "status", Status.choices),
+        "source",
+        "applied",
+        has_error_filter("error_code", "error_message"),
+        ("received_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["message__public_id"]
+    search_help_text = "Exact: the message id."
+    sortable_by = ["received_at"]
+    raw_id_fields = ["message"]
+
+    def get_search_results(self, request, queryset, search_term):
+        public_id = as_uuid(search_term)
+        if not search_term.strip():
+            return queryset, False
+        if public_id is None:
+            return queryset.none(), False
+        return queryset.filter(message__public_id=public_id), False
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+    list_display = ["started_at", "message", "provider_account", "outcome", "http_status", "latency_ms", "error_code"]
+    list_select_related = ["message", "provider_account"]
+    list_filter = [
+        "outcome",
+        has_error_filter("error_code", "error_message"),
+        ("started_at", admin.DateFieldListFilter),
+        ("provider_account", admin.RelatedFieldListFilter),
+    ]
+    search_fields = ["message__public_id"]
+    search_help_text = "Exact: the message id."
+    sortable_by = ["started_at"]
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        public_id = as_uuid(search_term)
+        if public_id is None:
+            return queryset.none(), False
+        return queryset.filter(message__public_id=public_id), False
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyMixin, PageAnnotationMixin, admin.ModelAdmin):
+    list_display = ["created_at", "__str__", "organization", "channel", "total", "accepted", "refused", "progress"]
+    list_select_related = ["organization"]
+    list_filter = ["channel", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["name", "organization__name"]
+    fields = [
+        "public_id",
+        "organization",
+        "name",
+        "channel",
+        "total",
+        "accepted",
+        "refused",
+        "progress_detail",
+        "created_by",
+        "api_key",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def annotate_page(self, request, rows: list[Batch]) -> None:
+        """Counts by status of every batch on the page, in one query."""
+        counts: dict[int, dict[str, int]] = {}
+        for row in (
+            Message.objects.filter(batch_id__in=[b.pk for b in rows])
+            .values("batch_id", "status")
+            .annotate(n=Count("id"))
+            .order_by()
+        ):
+            counts.setdefault(row["batch_id"], {})[row["status"]] = row["n"]
+        for batch in rows:
+            batch.status_counts = counts.get(batch.pk, {})
+
+    @admin.display(description="progress")
+    def progress(self, batch: Batch) -> str:
+        by_status = getattr(batch, "status_counts", {})
+        total = sum(by_status.values())
+        waiting = sum(by_status.get(s, 0) for s in (Status.SCHEDULED, Status.QUEUED, Status.SENDING))
+        percent = 100.0 if total == 0 else round(100.0 * (total - waiting) / total, 1)
+        failed = sum(by_status.get(s, 0) for s in FAILURES)
+        return f"{percent}% done · {waiting} waiting · {failed} failed"
+
+    @admin.display(description="progress")
+    def progress_detail(self, batch: Batch) -> str:
+        progress = services.batch_progress(batch)
+        return format_html(
+            "{}% done ({} of {})<br>{}",
+            progress["percent"],
+            progress["done"],
+            progress["total"],
+            ", ".join(f"{status}: {n}" for status, n in sorted(progress["counts"].items())) or "no messages",
+        )
+
+
+@admin.register(Template)
+class TemplateAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["name", "language", "organization", "kind", "channel", "approval_status", "category", "synced_at"]
+    list_select_related = ["organization", "provider_account"]
+    list_filter = ["kind", "channel", "approval_status", "category"]
+    search_fields = ["name", "=external_id", "organization__name"]
+    fields = [
+        "public_id",
+        "organization",
+        "kind",
+        "channel",
+        "name",
+        "language",
+        "body",
+        "provider_account",
+        "external_id",
+        "category",
+        "components_text",
+        "approval_status",
+        "synced_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="components")
+    def components_text(self, template: Template) -> str:
+        return pretty_json(template.components)
+
+
+@admin.register(MediaFile)
+class MediaFileAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Uploaded media: what and how big, never a link to the file (it is the customer's content)."""
+
+    list_display = ["created_at", "filename", "organization", "kind", "content_type", "size"]
+    list_select_related = ["organization"]
+    list_filter = ["kind"]
+    search_fields = ["=sha256", "organization__name"]
+    fields = ["public_id", "organization", "filename", "kind", "content_type", "size", "sha256", "created_at"]
+    readonly_fields = fields
+
+
+@admin.register(OptOut)
+class OptOutAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["phone", "channel", "organization", "source", "created_at"]
+    list_select_related = ["organization"]
+    list_filter = ["channel", "source"]
+    search_fields = ["=phone", "organization__name"]
+    search_help_text = "A phone number (exact) or an organization's name."
+    fields = ["organization", "channel", "phone", "source", "created_at"]
+    readonly_fields = fields
+
+    def get_search_results(self, request, queryset, search_term):
+        phone = as_phone(search_term)
+        if phone is not None:
+            return queryset.filter(phone=phone), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(ConversationWindow)
+class ConversationWindowAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["phone", "organization", "last_inbound_at"]
+    list_select_related = ["organization"]
+    search_fields = ["=phone"]
+    fields = ["organization", "phone", "last_inbound_at"]
+    readonly_fields = fields
+
+    def get_search_results(self, request, queryset, search_term):
+        phone = as_phone(search_term)
+        if phone is not None:
+            return queryset.filter(phone=phone), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+    list_display = ["created_at", "from_number", "organization", "channel", "provider_account", "body_preview"]
+    list_select_related = ["organization", "provider_account"]
+    list_filter = ["channel", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=from_number"]
+    search_help_text = "Exact: a phone number, a provider message id or an inbound message id."
+    sortable_by = ["created_at"]
+    fields = [
+        "public_id",
+        "organization",
+        "provider_account",
+        "channel",
+        "from_number",
+        "to_number",
+        "profile_name",
+        "body_text",
+        "media_text",
+        "provider_message_id",
+        "received_at",
+        "created_at",
+    ]
+    content = {"body_text": "body_hidden", "body_preview": "body_hidden", "media_text": "media_hidden"}
+
+    def get_list_display(self, request):
+        return content_fields(request, super().get_list_display(request), self.content)
+
+    def get_fields(self, request, obj=None):
+        return content_fields(request, self.fields, self.content)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = Q(provider_message_id=term)
+        if (public_id := as_uuid(term)) is not None:
+            condition |= Q(public_id=public_id)
+        if (phone := as_phone(term)) is not None:
+            condition |= Q(from_number=phone)
+        return queryset.filter(condition), False
+
+    @admin.display(description="text")
+    def body_preview(self, inbound: InboundMessage) -> str:
+        return short(inbound.body, 50)
+
+    @admin.display(description="text")
+    def body_text(self, inbound: InboundMessage) -> str:
+        return inbound.body or "-"
+
+    @admin.display(description="media")
+    def media_text(self, inbound: InboundMessage) -> str:
+        return pretty_json(inbound.media)
+
+    body_hidden = hidden_display("text")
+    media_hidden = hidden_display("media")
+
+
+@admin.register(PendingStatusUpdate)
+class PendingStatusUpdateAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Status reports that arrived before their message was written; matched by the sweeper."""
+
+    list_display = ["received_at", "provider", "provider_message_id", "organization", "webhook_event_id"]
+    list_select_related = ["organization"]
+    list_filter = [ProviderFilter]
+    search_fields = ["=provider_message_id"]
+    fields = ["organization", "provider", "provider_message_id", "payload_text", "webhook_event_id", "received_at"]
+    readonly_fields = fields
+
+    @admin.display(description="payload")
+    def payload_text(self, update: PendingStatusUpdate) -> str:
+        return pretty_json(update.payload)
+
+
+@admin.register(DailyStats)
+class DailyStatsAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["day", "organization", "channel", "provider", "status", "count", "segments"]
+    list_select_related = ["organization"]
+    list_filter = ["channel", ProviderFilter, MessageStatusFilter, ("day", admin.DateFieldListFilter)]
+    search_fields = ["organization__name"]
+    date_hierarchy = "day"
+    fields = ["organization", "day", "channel", "provider", "status", "count", "segments"]
+    readonly_fields = fields
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["created_at", "key", "organization", "endpoint", "response_status"]
+    list_select_related = ["organization"]
+    list_filter = ["endpoint", "response_status"]
+    search_fields = ["=key"]
+    fields = ["organization", "key", "endpoint", "request_hash", "response_status", "response_text", "created_at"]
+    content = {"response_text": "response_hidden"}
+
+    def get_fields(self, request, obj=None):
+        return content_fields(request, self.fields, self.content)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    @admin.display(description="response body")
+    def response_text(self, record: IdempotencyRecord) -> str:
+        return pretty_json(record.response_body)
+
+    response_hidden = hidden_display("response body")
+
+
+class ProviderAccountAdmin(providers_admin.ProviderAccountAdmin):
+    """The provider account page, plus the WhatsApp template sync (which lives in messaging)."""
+
+    actions = [*providers_admin.ProviderAccountAdmin.actions, "sync_templates"]
+
+    @admin.action(description="Sync WhatsApp templates from Meta", permissions=["operate"])
+    def sync_templates(self, request, queryset) -> None:
+        from messaging.templates_sync import sync_templates
+
+        accounts = list(
+            queryset.filter(provider=Provider.WHATSAPP).select_related("organization")[: providers_admin.CHECK_LIMIT]
+        )
+        if not accounts:
+            self.message_user(request, "Template sync is for WhatsApp Cloud API accounts only.", messages.WARNING)
+            return
+        for account in accounts:
+            try:
+                counts = sync_templates(account)
+            except Exception as exc:  # Meta down or refusing: say so, sync the others
+                self.message_user(request, f"{account}: the sync failed — {exc}", messages.ERROR)
+                continue
+            summary = ", ".join(f"{n} {what}" for what, n in counts.items())
+            self.log_change(request, account, f"Synced WhatsApp templates: {summary}.")
+            self.message_user(request, f"{account}: templates synced ({summary}).", messages.SUCCESS)
+
+
+admin.site.unregister(ProviderAccount)
+admin.site.register(ProviderAccount, ProviderAccountAdmin)

@@ -1,0 +1,90 @@
+"""The operations page: sending health at a glance, for Support and Operators alike."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from jood import admin_ops
+from messaging.models import DeliveryAttempt, Message, Status
+from tests.admin.conftest import make_message
+
+URL = "/admin/messaging/message/operations/"
+
+
+def test_the_page_is_linked_from_the_admin_index(root_client):
+    assert reverse("admin:operations") == URL
+    assert URL in root_client.get("/admin/").content.decode()
+
+
+@pytest.mark.parametrize("who", ["root_client", "support_client", "operator_client"])
+def test_the_page_renders_with_numbers(request, who, world):
+    client = request.getfixturevalue(who)
+    queued = Message.objects.get(status=Status.QUEUED)
+    Message.objects.filter(pk=queued.pk).update(queued_at=timezone.now() - timedelta(minutes=5))
+
+    response = client.get(URL)
+    assert response.status_code == 200
+    context = response.context
+    sandbox_row = next(row for row in context["providers"] if row.provider == "sandbox")
+    assert sandbox_row.day[Status.DELIVERED] == 1 and sandbox_row.day[Status.FAILED] == 1
+    assert sandbox_row.hour[Status.FAILED] == 1
+    account_row = next(row for row in context["accounts"] if row["provider_account__provider"] == "sandbox")
+    assert account_row["total"] == 4 and account_row["failed"] == 1 and account_row["rate"] == 25.0
+    assert context["waiting"]["queued"] == 1
+    assert context["waiting"]["oldest_age"] >= timedelta(minutes=5)
+    assert context["webhooks"]["failed"] == 1
+    assert context["purge_run"] is not None and context["purge_run"].total_deleted == 42
+    assert context["callbacks"]["failed_day"] == 1
+    html = response.content.decode()
+    oldest = re.search(r'id="ops-oldest-queued">.*?class="value">(\d+) s<', html, re.S)
+    assert oldest and int(oldest.group(1)) >= 300
+    assert "Sandbox" in html
+
+
+def test_the_celery_queue_depth(settings, monkeypatch):
+    settings.REDIS_URL = ""
+    assert admin_ops.celery_queue_depth() == "embedded"
+
+    class FakeRedis:
+        def llen(self, name):
+            assert name == "celery"
+            return 7
+
+        def close(self):
+            pass
+
+    import redis
+
+    monkeypatch.setattr(redis.Redis, "from_url", classmethod(lambda cls, url, **kw: FakeRedis()))
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    assert admin_ops.celery_queue_depth() == 7
+
+
+def test_an_unreachable_redis_does_not_break_the_page(settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    assert admin_ops.celery_queue_depth() == "unreachable"
+
+
+def test_each_figure_is_one_query(root_client, world, sandbox):
+    now = timezone.now()
+    for _ in range(3):
+        message = make_message(sandbox, status=Status.FAILED)
+        DeliveryAttempt.objects.create(message=message, provider_account=sandbox, outcome="permanent")
+    for figure in (
+        admin_ops.messages_by_provider,
+        admin_ops.failure_by_account,
+        admin_ops.attempt_errors_by_account,
+        admin_ops.waiting_messages,
+        admin_ops.webhook_backlog,
+        admin_ops.callback_backlog,
+    ):
+        with CaptureQueriesContext(connection) as queries:
+            figure(now)
+        assert len(queries) == 1, figure.__name__
