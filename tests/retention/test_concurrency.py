@@ -27,7 +27,7 @@ OLD_EVENTS = 20_000
 MAX_INSERT_SECONDS = 1.0
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locking"),
 ]
 
