@@ -18,6 +18,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
+    path("portal/", include("jood.portal_urls")),
     path("", include(media_urls.download_urlpatterns)),
     path("", include("retention.urls")),
     path("api/v1/", include(api_v1)),

@@ -7,21 +7,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import include, path
 
-from jood.urls import urlpatterns as project_urlpatterns
-from messaging import media_urls
 from messaging.media import signed_url
 from messaging.models import MediaFile, Message, Status
 from tests.messaging.conftest import assert_error
-
-# The project's URLs plus media and template sync, until jood/urls.py includes them.
-urlpatterns = [
-    path("api/v1/", include("messaging.media_urls")),
-    path("", include(media_urls.download_urlpatterns)),
-    *project_urlpatterns,
-]
-pytestmark = pytest.mark.urls(__name__)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + b"0" * 64

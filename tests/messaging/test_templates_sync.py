@@ -12,24 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from django.urls import include, path
 
 from jood.celery import app as celery_app
-from jood.urls import urlpatterns as project_urlpatterns
-from messaging import media_urls
 from messaging.models import Message, Template
 from messaging.tasks_sync import sync_account_templates, sync_all_templates
 from messaging.templates_sync import sync_templates
 from providers.base import ProviderError
 from tests.messaging.conftest import assert_error, make_account
-
-# The project's URLs plus media and template sync, until jood/urls.py includes them.
-urlpatterns = [
-    path("api/v1/", include("messaging.media_urls")),
-    path("", include(media_urls.download_urlpatterns)),
-    *project_urlpatterns,
-]
-pytestmark = pytest.mark.urls(__name__)
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "whatsapp"
 GRAPH = "https://graph.facebook.com/v21.0"

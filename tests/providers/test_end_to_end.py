@@ -23,25 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import include, path
 from django.utils import timezone
 
 from jood.celery import app as celery_app
-from jood.urls import urlpatterns as project_urlpatterns
 from messaging import media as media_signing
-from messaging import media_urls
 from messaging.dispatch import dispatch
 from messaging.models import ConversationWindow, MediaFile, Message, Status, Template
 from messaging.templates_sync import sync_templates
 from tests.messaging.conftest import assert_error, make_account
-
-# The project's URLs plus media and template sync, until jood/urls.py includes them.
-urlpatterns = [
-    path("api/v1/", include("messaging.media_urls")),
-    path("", include(media_urls.download_urlpatterns)),
-    *project_urlpatterns,
-]
-pytestmark = pytest.mark.urls(__name__)
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"
 PUBLIC_BASE_URL = "https://jood.example.com"

@@ -32,11 +32,6 @@ YOUNG = timedelta(days=89)
 
 
 @pytest.fixture(autouse=True)
-def retention_urls(settings):
-    settings.ROOT_URLCONF = "tests.retention.urls"
-
-
-@pytest.fixture(autouse=True)
 def eager_tasks():
     """Run published tasks in-process, on either backend (with REDIS_URL they would go to the broker)."""
     from jood.celery import app

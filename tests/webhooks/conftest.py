@@ -20,7 +20,6 @@ WHATSAPP_VERIFY_TOKEN = "verify-me-please"
 
 @pytest.fixture(autouse=True)
 def _webhooks_settings(settings):
-    settings.ROOT_URLCONF = "tests.webhooks.urls"
     settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
     settings.WEBHOOKS_TRUST_FORWARDED_HEADERS = False
     settings.CALLBACKS_ALLOW_PRIVATE = False

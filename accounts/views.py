@@ -1,0 +1,285 @@
+"""Portal pages of the accounts app: sign up, log in, organizations, API keys, team, access log, profile."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts import forms, services
+from accounts.models import AccessLog, ApiKey, Membership, Role, User
+from jood.portal import SESSION_KEY, CheapPage, get_for_org, memberships_of, portal_view
+
+NEW_KEY_SESSION = "portal_new_api_key"
+
+
+# --- sign up, log in, password reset --------------------------------------------------------
+@never_cache
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("portal-dashboard")
+    form = forms.SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user, organization = forms.sign_up(
+            organization_name=data["organization_name"],
+            name=data["name"],
+            email=data["email"],
+            phone=data["phone"],
+            password=data["password"],
+            actor=services.Actor.from_request(request),
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        request.session[SESSION_KEY] = organization.pk
+        messages.success(
+            request, f"Welcome to Jood Notifications. Next: connect a provider account for {organization}."
+        )
+        return redirect("portal-providers")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+login_view = auth_views.LoginView.as_view(
+    template_name="accounts/login.html",
+    authentication_form=forms.LoginForm,
+    redirect_authenticated_user=True,
+    next_page=reverse_lazy("portal-dashboard"),
+)
+logout_view = auth_views.LogoutView.as_view(next_page=reverse_lazy("portal-login"))
+password_reset = auth_views.PasswordResetView.as_view(
+    template_name="accounts/password_reset.html",
+    email_template_name="accounts/email/password_reset.txt",
+    subject_template_name="accounts/email/password_reset_subject.txt",
+    success_url=reverse_lazy("portal-password-reset-done"),
+)
+password_reset_done = auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html")
+password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    template_name="accounts/password_reset_confirm.html",
+    success_url=reverse_lazy("portal-password-reset-complete"),
+)
+password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
+    template_name="accounts/password_reset_complete.html"
+)
+
+
+# --- organizations ------------------------------------------------------------------------------
+@login_required
+@require_POST
+def switch_organization(request):
+    wanted = request.POST.get("organization", "")
+    for membership in memberships_of(request.user):
+        if str(membership.organization.public_id) == wanted:
+            request.session[SESSION_KEY] = membership.organization_id
+            messages.info(request, f"You are now working in {membership.organization}.")
+            break
+    else:
+        messages.error(request, "You are not a member of that organization.")
+    return redirect("portal-dashboard")
+
+
+@never_cache
+@login_required
+def no_organization(request):
+    """Where a user without an organization lands: create one (they become its owner)."""
+    if memberships_of(request.user):
+        return redirect("portal-dashboard")
+    form = forms.OrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        organization = services.create_organization(
+            request.user, form.cleaned_data["name"], actor=services.Actor.from_request(request)
+        )
+        request.session[SESSION_KEY] = organization.pk
+        messages.success(request, f"{organization} is ready. Connect a provider account to start sending.")
+        return redirect("portal-providers")
+    return render(request, "accounts/no_organization.html", {"form": form})
+
+
+# --- API keys -------------------------------------------------------------------------------------
+@portal_view(section="api-keys", write_role=Role.ADMIN)
+def api_keys(request):
+    form = forms.ApiKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        key, secret = services.create_api_key(
+            request.organization,
+            form.cleaned_data["name"],
+            role=form.cleaned_data["role"],
+            actor=services.Actor.from_request(request),
+        )
+        # Carried to the next page only, then gone: the secret is never stored.
+        request.session[NEW_KEY_SESSION] = {
+            "organization": request.organization.pk,
+            "key": str(key.public_id),
+            "secret": secret,
+        }
+        return redirect("portal-api-key-created")
+    keys = ApiKey.objects.filter(organization=request.organization).select_related("created_by")
+    return render(request, "accounts/api_keys.html", {"form": form, "keys": keys})
+
+
+@portal_view(min_role=Role.ADMIN, section="api-keys")
+def api_key_created(request):
+    shown = request.session.pop(NEW_KEY_SESSION, None)
+    key = secret = None
+    if shown and shown.get("organization") == request.organization.pk:
+        key = ApiKey.objects.filter(organization=request.organization, public_id=shown["key"]).first()
+        secret = shown["secret"] if key else None
+    return render(request, "accounts/api_key_created.html", {"key": key, "secret": secret})
+
+
+@require_POST
+@portal_view(min_role=Role.ADMIN, section="api-keys")
+def api_key_revoke(request, public_id):
+    key = get_for_org(request, ApiKey, public_id=public_id)
+    if services.revoke_api_key(key, actor=services.Actor.from_request(request)):
+        messages.success(request, f"The key {key.name} ({key.prefix}…) is revoked: calls with it now get 401.")
+    else:
+        messages.info(request, f"The key {key.name} was revoked already.")
+    return redirect("portal-api-keys")
+
+
+# --- team ------------------------------------------------------------------------------------------
+@portal_view(section="team", write_role=Role.ADMIN)
+def team(request):
+    form = forms.InviteForm(request.POST or None, acting=request.membership)
+    if request.method == "POST" and form.is_valid():
+        try:
+            forms.invite_member(
+                request.organization,
+                form.cleaned_data["email"],
+                form.cleaned_data["role"],
+                acting=request.membership,
+                actor=services.Actor.from_request(request),
+                request=request,
+            )
+        except forms.TeamError as exc:
+            form.add_error("role", str(exc))
+        else:
+            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
+            return redirect("portal-team")
+    members = (
+        Membership.objects.filter(organization=request.organization)
+        .select_related("user")
+        .order_by("user__name", "user__email")
+    )
+    rows = [
+        {
+            "membership": m,
+            "pending": forms.needs_password(m.user) and m.user.last_login is None,
+            "role_form": forms.RoleForm(initial={"role": m.role}, acting=request.membership, prefix=f"m{m.pk}"),
+            "may_change": request.can.manage and (m.role != Role.OWNER or request.can.own),
+        }
+        for m in members
+    ]
+    return render(request, "accounts/team.html", {"form": form, "rows": rows})
+
+
+def _member(request, pk) -> Membership:
+    return get_object_or_404(Membership.objects.select_related("user"), organization=request.organization, pk=pk)
+
+
+@require_POST
+@portal_view(min_role=Role.ADMIN, section="team")
+def team_role(request, pk):
+    membership = _member(request, pk)
+    form = forms.RoleForm(request.POST, acting=request.membership, prefix=f"m{membership.pk}")
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles offered.")
+        return redirect("portal-team")
+    try:
+        forms.change_role(
+            membership,
+            form.cleaned_data["role"],
+            acting=request.membership,
+            actor=services.Actor.from_request(request),
+        )
+    except forms.TeamError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{membership.user.email} is now {membership.get_role_display().lower()}.")
+    return redirect("portal-team")
+
+
+@require_POST
+@portal_view(min_role=Role.ADMIN, section="team")
+def team_remove(request, pk):
+    membership = _member(request, pk)
+    try:
+        forms.remove_member(membership, acting=request.membership, actor=services.Actor.from_request(request))
+    except forms.TeamError as exc:
+        messages.error(request, str(exc))
+        return redirect("portal-team")
+    messages.success(request, f"{membership.user.email} was removed from {request.organization}.")
+    if membership.user_id == request.user.pk:
+        request.session.pop(SESSION_KEY, None)
+        return redirect("portal-dashboard")
+    return redirect("portal-team")
+
+
+@require_POST
+@portal_view(min_role=Role.ADMIN, section="team")
+def team_resend(request, pk):
+    membership = _member(request, pk)
+    if not forms.needs_password(membership.user):
+        messages.info(request, f"{membership.user.email} has set a password already.")
+    else:
+        forms.send_invitation(membership.user, request.organization, inviter=request.user, request=request)
+        messages.success(request, f"Invitation sent again to {membership.user.email}.")
+    return redirect("portal-team")
+
+
+# --- access log ------------------------------------------------------------------------------------
+@portal_view(min_role=Role.ADMIN, section="access-log")
+def access_log(request):
+    qs = AccessLog.objects.filter(organization=request.organization).select_related("api_key").order_by("-at", "-id")
+    action = request.GET.get("action", "")
+    if action in AccessLog.Action.values:
+        qs = qs.filter(action=action)
+    page = CheapPage(qs, request.GET.get("page"), per_page=50)
+    query = f"action={action}" if action in AccessLog.Action.values else ""
+    return render(
+        request,
+        "accounts/access_log.html",
+        {"page": page, "query": query, "action": action, "actions": AccessLog.Action.choices},
+    )
+
+
+# --- profile ---------------------------------------------------------------------------------------
+@portal_view(section="profile", write_role=Role.VIEWER)
+def profile(request):
+    # A copy: a form that fails validation must not change the user the page header shows.
+    form = forms.ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
+    if request.method == "POST" and form.is_valid():
+        changed = list(form.changed_data)
+        form.save()
+        if changed:
+            services.record_access(
+                AccessLog.Action.PROFILE_CHANGED,
+                services.Actor.from_request(request),
+                organization=request.organization,
+                fields=changed,
+            )
+        messages.success(request, "Your profile is saved.")
+        return redirect("portal-profile")
+    return render(request, "accounts/profile.html", {"form": form})
+
+
+@portal_view(section="profile", write_role=Role.VIEWER)
+def password_change(request):
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        update_session_auth_hash(request, user)
+        services.record_access(
+            AccessLog.Action.PROFILE_CHANGED,
+            services.Actor.from_request(request),
+            organization=request.organization,
+            fields=["password"],
+        )
+        messages.success(request, "Your password is changed.")
+        return redirect("portal-profile")
+    return render(request, "accounts/password_change.html", {"form": form})

@@ -1,0 +1,179 @@
+"""What every portal page shares: login, the current organization, roles, and a cheap paginator.
+
+`portal_view(min_role=...)` wraps a view function: it requires a login,
+resolves the organization the user works in (`request.session["organization_id"]`,
+by default the user's first membership), sets `request.organization`,
+`request.membership`, `request.memberships` (for the switcher) and
+`request.can` (what the role allows, for templates), and answers 403 to a
+role below `min_role`. A request that changes something (any method but
+GET/HEAD/OPTIONS) also needs `write_role` (member by default): a viewer sees
+every page and changes nothing.
+
+Objects are always looked up with `organization=request.organization`
+(`get_for_org`), so another organization's object is a 404, never a 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers
+
+from accounts.models import ROLE_RANK, Membership, Role
+
+SESSION_KEY = "organization_id"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class Can:
+    """What the current role allows, for templates: `{% if request.can.send %}`."""
+
+    send: bool = False  # member: send, cancel, opt-outs
+    manage: bool = False  # admin: templates, provider accounts, API keys, callback endpoints, team
+    own: bool = False  # owner: everything, owners of the team included
+
+    @classmethod
+    def for_role(cls, role: str) -> Can:
+        rank = ROLE_RANK[Role(role)]
+        return cls(
+            send=rank >= ROLE_RANK[Role.MEMBER],
+            manage=rank >= ROLE_RANK[Role.ADMIN],
+            own=rank >= ROLE_RANK[Role.OWNER],
+        )
+
+
+def memberships_of(user) -> list[Membership]:
+    """Return the user's memberships of active organizations, the oldest first."""
+    return list(
+        Membership.objects.filter(user=user, organization__is_active=True)
+        .select_related("organization")
+        .order_by("created_at", "id")
+    )
+
+
+def current_membership(request) -> Membership | None:
+    """Return the membership of the organization the session works in (and fix up the session)."""
+    memberships = memberships_of(request.user)
+    request.memberships = sorted(memberships, key=lambda m: m.organization.name.lower())
+    if not memberships:
+        return None
+    wanted = request.session.get(SESSION_KEY)
+    for membership in memberships:
+        if membership.organization_id == wanted:
+            return membership
+    # No choice yet, or the chosen organization is gone: the first membership.
+    membership = memberships[0]
+    request.session[SESSION_KEY] = membership.organization_id
+    return membership
+
+
+def _higher(a: str, b: str) -> str:
+    return a if ROLE_RANK[Role(a)] >= ROLE_RANK[Role(b)] else b
+
+
+def portal_view(
+    view: Callable | None = None,
+    *,
+    min_role: str = Role.VIEWER,
+    write_role: str = Role.MEMBER,
+    section: str = "",
+):
+    """Decorate a portal view: login, organization, role (403 below it). See the module docstring."""
+
+    def decorator(func: Callable) -> Callable:
+        @wraps(func)
+        def wrapper(request, *args: Any, **kwargs: Any):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            membership = current_membership(request)
+            if membership is None:
+                return redirect("portal-no-organization")
+            request.organization = membership.organization
+            request.membership = membership
+            request.can = Can.for_role(membership.role)
+            request.section = section
+            needed = min_role if request.method in SAFE_METHODS else _higher(min_role, write_role)
+            try:
+                if not membership.has_role(needed):
+                    raise PermissionDenied(f"This needs the {Role(needed).label.lower()} role or higher.")
+                response = func(request, *args, **kwargs)
+            except PermissionDenied as exc:
+                response = render(request, "jood/403.html", {"exception": str(exc)}, status=403)
+            except Http404:
+                response = render(request, "jood/404.html", status=404)
+            # Pages of one organization's data (and once-shown secrets) are never cached.
+            add_never_cache_headers(response)
+            return response
+
+        wrapper.portal_min_role = min_role
+        wrapper.portal_write_role = write_role
+        return wrapper
+
+    if view is not None:
+        return decorator(view)
+    return decorator
+
+
+def get_for_org(request, model, **lookup):
+    """Return the organization's object or raise Http404 (another organization's object included)."""
+    return get_object_or_404(model, organization=request.organization, **lookup)
+
+
+class PortalViewMixin:
+    """The same as `portal_view` for class-based views: set `min_role`, `write_role`, `section`."""
+
+    min_role: str = Role.VIEWER
+    write_role: str = Role.MEMBER
+    section: str = ""
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        view = super().as_view(**initkwargs)
+        return portal_view(view, min_role=cls.min_role, write_role=cls.write_role, section=cls.section)
+
+
+class CheapPage:
+    """One page of a queryset without a COUNT over the whole table: one row more tells if there is a next page."""
+
+    def __init__(self, queryset, number: Any, per_page: int = 50):
+        try:
+            self.number = max(1, int(number))
+        except (TypeError, ValueError):
+            self.number = 1
+        self.per_page = per_page
+        start = (self.number - 1) * per_page
+        rows = list(queryset[start : start + per_page + 1])
+        self.has_next = len(rows) > per_page
+        self.object_list = rows[:per_page]
+        self.has_previous = self.number > 1
+        self.start_index = start + 1 if self.object_list else 0
+        self.end_index = start + len(self.object_list)
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self) -> int:
+        return len(self.object_list)
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def query_without_page(request) -> str:
+    """The current query string without `page`, to build pagination links that keep the filters."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    return params.urlencode()

@@ -1,0 +1,82 @@
+"""Fixtures of the portal tests: acme's people come from tests/conftest.py.
+
+`portal_settings` (autouse) keeps uploads in a temporary MEDIA_ROOT and
+emails in memory; `sandbox` is an acme SMS sandbox account, `message` one
+of its messages.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from messaging.models import Message, Status
+from providers.models import Channel, Provider, ProviderAccount
+
+
+@pytest.fixture(autouse=True)
+def portal_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.PUBLIC_BASE_URL = "https://jood.example.com"
+
+
+def make_account(organization, provider=Provider.SANDBOX, channel=Channel.SMS, credentials=None, **fields):
+    account = ProviderAccount(
+        organization=organization,
+        provider=provider,
+        channel=channel,
+        label=fields.pop("label", f"{provider} {channel}"),
+        messages_per_second=fields.pop("messages_per_second", 0),
+        **fields,
+    )
+    account.set_credentials(credentials or {})
+    account.save()
+    return account
+
+
+def make_message(organization, **fields) -> Message:
+    now = timezone.now()
+    fields.setdefault("channel", Channel.SMS)
+    fields.setdefault("to", "+966501234567")
+    fields.setdefault("body", "Your code is 1234")
+    fields.setdefault("status", Status.QUEUED)
+    fields.setdefault("queued_at", now)
+    return Message.objects.create(organization=organization, **fields)
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def sandbox(acme) -> ProviderAccount:
+    return make_account(acme, default_sender="Acme")
+
+
+@pytest.fixture
+def globex_sandbox(globex) -> ProviderAccount:
+    return make_account(globex)
+
+
+@pytest.fixture
+def owner_client(owner) -> Client:
+    return login(owner)
+
+
+@pytest.fixture
+def admin_client(admin_user) -> Client:
+    return login(admin_user)
+
+
+@pytest.fixture
+def member_client(member) -> Client:
+    return login(member)
+
+
+@pytest.fixture
+def viewer_client(viewer) -> Client:
+    return login(viewer)

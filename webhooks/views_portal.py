@@ -1,0 +1,153 @@
+"""Portal pages of callback endpoints: list, create (the signing secret shown once), edit, delete,
+the delivery log, and a test event.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count, Max, Prefetch, Q
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import Role
+from accounts.services import Actor
+from jood.portal import CheapPage, get_for_org, portal_view
+from webhooks import callbacks, services
+from webhooks.forms import EVENT_LABELS, CallbackEndpointForm
+from webhooks.models import CallbackAttempt, CallbackDelivery, CallbackEndpoint
+
+MAX_ENDPOINTS = 20
+NEW_SECRET_SESSION = "portal_new_callback_secret"
+
+
+@portal_view(section="callbacks", write_role=Role.ADMIN)
+def endpoint_list(request):
+    endpoints = (
+        CallbackEndpoint.objects.filter(organization=request.organization)
+        .annotate(
+            last_delivery_at=Max("deliveries__created_at"),
+            failed_count=Count("deliveries", filter=Q(deliveries__state=CallbackDelivery.State.FAILED)),
+            pending_count=Count("deliveries", filter=Q(deliveries__state=CallbackDelivery.State.PENDING)),
+        )
+        .order_by("created_at", "id")
+    )
+    return render(
+        request,
+        "webhooks/endpoint_list.html",
+        {"endpoints": endpoints, "event_labels": EVENT_LABELS, "max_endpoints": MAX_ENDPOINTS},
+    )
+
+
+@portal_view(min_role=Role.ADMIN, section="callbacks")
+def endpoint_create(request):
+    form = CallbackEndpointForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if CallbackEndpoint.objects.filter(organization=request.organization).count() >= MAX_ENDPOINTS:
+            form.add_error(None, f"An organization can have at most {MAX_ENDPOINTS} endpoints.")
+        else:
+            data = form.cleaned_data
+            endpoint, secret = services.create_endpoint(
+                request.organization,
+                data["url"],
+                events=data["events"],
+                description=data["description"],
+                is_active=data["is_active"],
+                actor=Actor.from_request(request),
+            )
+            # Carried to the next page only: shown once.
+            request.session[NEW_SECRET_SESSION] = {"endpoint": str(endpoint.public_id), "secret": secret}
+            return redirect("portal-callback-created", public_id=endpoint.public_id)
+    return render(request, "webhooks/endpoint_form.html", {"form": form, "endpoint": None})
+
+
+@portal_view(min_role=Role.ADMIN, section="callbacks")
+def endpoint_created(request, public_id):
+    endpoint = get_for_org(request, CallbackEndpoint, public_id=public_id)
+    shown = request.session.pop(NEW_SECRET_SESSION, None)
+    secret = shown["secret"] if shown and shown.get("endpoint") == str(endpoint.public_id) else None
+    return render(request, "webhooks/endpoint_created.html", {"endpoint": endpoint, "secret": secret})
+
+
+@portal_view(min_role=Role.ADMIN, section="callbacks")
+def endpoint_edit(request, public_id):
+    endpoint = get_for_org(request, CallbackEndpoint, public_id=public_id)
+    initial = {
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "description": endpoint.description,
+        "is_active": endpoint.is_active,
+    }
+    form = CallbackEndpointForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.update_endpoint(
+            endpoint,
+            actor=Actor.from_request(request),
+            url=data["url"],
+            events=data["events"],
+            description=data["description"],
+            is_active=data["is_active"],
+        )
+        messages.success(request, "The endpoint is saved.")
+        return redirect("portal-callback", public_id=endpoint.public_id)
+    return render(request, "webhooks/endpoint_form.html", {"form": form, "endpoint": endpoint})
+
+
+@portal_view(min_role=Role.ADMIN, section="callbacks")
+def endpoint_delete(request, public_id):
+    endpoint = get_for_org(request, CallbackEndpoint, public_id=public_id)
+    if request.method == "POST":
+        services.delete_endpoint(endpoint, actor=Actor.from_request(request))
+        messages.success(request, f"The endpoint {endpoint.url} is deleted with its delivery log.")
+        return redirect("portal-callbacks")
+    return render(request, "webhooks/endpoint_delete.html", {"endpoint": endpoint})
+
+
+@portal_view(section="callbacks", write_role=Role.ADMIN)
+def endpoint_detail(request, public_id):
+    """The endpoint and its delivery log, newest first, each delivery with its tries."""
+    endpoint = get_for_org(request, CallbackEndpoint, public_id=public_id)
+    state = request.GET.get("state", "")
+    qs = (
+        CallbackDelivery.objects.filter(endpoint=endpoint, organization=request.organization)
+        .select_related("message")
+        .prefetch_related(Prefetch("attempt_log", queryset=CallbackAttempt.objects.order_by("number")))
+        .order_by("-created_at", "-id")
+    )
+    if state in CallbackDelivery.State.values:
+        qs = qs.filter(state=state)
+    page = CheapPage(qs, request.GET.get("page"), per_page=25)
+    return render(
+        request,
+        "webhooks/endpoint_detail.html",
+        {
+            "endpoint": endpoint,
+            "page": page,
+            "query": f"state={state}" if state in CallbackDelivery.State.values else "",
+            "state": state,
+            "states": CallbackDelivery.State.choices,
+            "event_labels": EVENT_LABELS,
+        },
+    )
+
+
+@require_POST
+@portal_view(min_role=Role.ADMIN, section="callbacks")
+def endpoint_test(request, public_id):
+    endpoint = get_for_org(request, CallbackEndpoint, public_id=public_id)
+    try:
+        delivery = callbacks.send_test_event(endpoint)
+    except Exception as exc:  # noqa: BLE001 - the page reports any failure of the one try
+        messages.error(request, f"The test event could not be sent: {exc}")
+        return redirect("portal-callback", public_id=endpoint.public_id)
+    if delivery.state == CallbackDelivery.State.SUCCEEDED:
+        messages.success(
+            request,
+            f"Test event delivered: your server answered {delivery.last_status_code} in {delivery.last_latency_ms} ms.",
+        )
+    else:
+        detail = delivery.last_error or (
+            f"HTTP {delivery.last_status_code}" if delivery.last_status_code else "no answer"
+        )
+        messages.error(request, f"The test event failed: {detail}. It is not retried; fix the endpoint and try again.")
+    return redirect("portal-callback", public_id=endpoint.public_id)
