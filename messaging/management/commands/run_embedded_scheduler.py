@@ -6,6 +6,7 @@ runs each due task in-process (tasks are eager in embedded mode).
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import time
@@ -13,6 +14,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +29,11 @@ class Command(BaseCommand):
     def handle(self, *args, once=False, tick=5.0, **options):
         if settings.REDIS_URL and not once:
             raise CommandError("REDIS_URL is set: run `celery -A jood beat` and a worker instead.")
-        from django_celery_beat.models import PeriodicTask
-
         from jood.celery import app
 
+        # Import every app's tasks module so each task name resolves (Celery's
+        # autodiscovery is lazy until a worker starts).
+        app.loader.import_default_modules()
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         last_run: dict[int, float] = {}
@@ -42,7 +45,7 @@ class Command(BaseCommand):
                     continue
                 last_run[task.pk] = now
                 try:
-                    app.tasks[task.task].apply(args=task.args and __import__("json").loads(task.args) or [])
+                    app.tasks[task.task].apply(args=json.loads(task.args or "[]"))
                     PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now())
                 except KeyError:
                     log.error("periodic task %s names unknown task %s", task.name, task.task)
@@ -60,7 +63,9 @@ class Command(BaseCommand):
         if task.interval is not None:
             return last is None or now - last >= task.interval.schedule.run_every.total_seconds()
         if task.crontab is not None:
-            schedule = task.crontab.schedule
-            last_run = task.last_run_at or timezone.now() - timezone.timedelta(days=1)
-            return schedule.is_due(last_run).is_due
+            if task.last_run_at is None:
+                # As beat does: a new crontab task waits for its first slot.
+                PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now())
+                return False
+            return task.crontab.schedule.is_due(task.last_run_at).is_due
         return False
