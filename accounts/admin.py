@@ -22,6 +22,7 @@ from accounts.models import AccessLog, ApiKey, Membership, Organization, User
 from jood.admin_utils import (
     BigTableMixin,
     OperateMixin,
+    PublicIdSearchMixin,
     ReadOnlyMixin,
     as_uuid,
     log_changes,
@@ -128,7 +129,7 @@ class LegalHoldFilter(admin.SimpleListFilter):
         return queryset
 
 
-class OrganizationAdmin(OperateMixin, admin.ModelAdmin):
+class OrganizationAdmin(PublicIdSearchMixin, OperateMixin, admin.ModelAdmin):
     """Organizations: what accounts knows. retention/admin.py registers the full console page."""
 
     list_display = ["name", "is_active", "members", "retention_days", "legal_hold", "paused", "created_at"]
@@ -164,12 +165,6 @@ class OrganizationAdmin(OperateMixin, admin.ModelAdmin):
             .annotate(n=Count("id"))
         )
         return super().get_queryset(request).annotate(member_count=Coalesce(Subquery(members.values("n")), 0))
-
-    def get_search_results(self, request, queryset, search_term):
-        public_id = as_uuid(search_term)
-        if public_id is not None:
-            return queryset.filter(public_id=public_id), False
-        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="members", ordering="member_count")
     def members(self, organization: Organization) -> int:

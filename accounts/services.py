@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import AccessLog, ApiKey, Membership, Organization, Role, User, hash_key
 
@@ -33,6 +39,16 @@ class Actor:
 
 
 SYSTEM = Actor()
+DEFAULT_PRIVACY_POLICY_VERSION = "2026-11-01"
+
+
+class TeamError(ValueError):
+    """A team change that is not allowed (the message says why)."""
+
+
+def current_policy_version() -> str:
+    """Return the privacy policy version a user must have accepted (settings.PRIVACY_POLICY_VERSION)."""
+    return getattr(settings, "PRIVACY_POLICY_VERSION", DEFAULT_PRIVACY_POLICY_VERSION)
 
 
 def client_ip(request) -> str | None:
@@ -118,3 +134,139 @@ def touch_api_key(key: ApiKey, ip: str | None) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timezone.timedelta(seconds=60))
     ).update(last_used_at=now, last_used_ip=ip)
     key.last_used_at, key.last_used_ip = now, ip
+
+
+# --- sign up and team ---------------------------------------------------------------------------
+def sign_up(
+    *, organization_name: str, name: str, email: str, phone: str, password: str, actor: Actor
+) -> tuple[User, Organization]:
+    """Create a user with their consent recorded, and their organization with them as owner."""
+    now = timezone.now()
+    version = current_policy_version()
+    with transaction.atomic():
+        user = User.objects.create_user(
+            email,
+            password,
+            name=name,
+            phone=phone,
+            privacy_policy_version=version,
+            privacy_accepted_at=now,
+            confirmed_adult_at=now,
+        )
+        acting = Actor(user=user, ip=actor.ip, user_agent=actor.user_agent)
+        organization = create_organization(user, organization_name, actor=acting)
+        record_access(AccessLog.Action.SIGNUP, acting, organization=organization)
+        record_access(
+            AccessLog.Action.CONSENT,
+            acting,
+            organization=organization,
+            privacy_policy_version=version,
+            confirmed_adult=True,
+        )
+    return user, organization
+
+
+def _owners_locked(organization: Organization) -> int:
+    """Lock the organization's owner memberships and return how many there are."""
+    return len(
+        list(
+            Membership.objects.select_for_update()
+            .filter(organization=organization, role=Role.OWNER)
+            .values_list("pk", flat=True)
+        )
+    )
+
+
+def _check_may_touch(acting: Membership, target: Membership) -> None:
+    if target.role == Role.OWNER and not acting.has_role(Role.OWNER):
+        raise TeamError("Only an owner can change or remove an owner.")
+
+
+def invite_member(
+    organization: Organization, email: str, role: str, *, acting: Membership, actor: Actor, request
+) -> Membership:
+    """Add a person to the organization; create their user (no password yet) if missing, and email them."""
+    if role == Role.OWNER and not acting.has_role(Role.OWNER):
+        raise TeamError("Only an owner can invite an owner.")
+    email = email.strip().lower()
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        created = user is None
+        if created:
+            user = User.objects.create_user(email, None)  # an unusable password until they set one
+        membership, _ = Membership.objects.get_or_create(user=user, organization=organization, defaults={"role": role})
+        record_access(
+            AccessLog.Action.MEMBER_INVITED, actor, organization=organization, email=email, role=role, new_user=created
+        )
+        transaction.on_commit(lambda: send_invitation(user, organization, inviter=actor.user, request=request))
+    return membership
+
+
+def needs_password(user: User) -> bool:
+    """Return whether the user has not set a password yet (an invited person)."""
+    return not user.has_usable_password()
+
+
+def send_invitation(user: User, organization: Organization, *, inviter: User | None, request) -> None:
+    """Email the invitation: a link to set a password (new people), or to log in (people with an account)."""
+    context = {
+        "user": user,
+        "organization": organization,
+        "inviter": inviter.get_full_name() if inviter else "Someone",
+        "login_url": request.build_absolute_uri(reverse("portal-login")),
+        "set_password_url": "",
+    }
+    if needs_password(user):
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        token = default_token_generator.make_token(user)
+        context["set_password_url"] = request.build_absolute_uri(
+            reverse("portal-password-reset-confirm", kwargs={"uidb64": uid, "token": token})
+        )
+    subject = f"You are invited to {organization.name} on Jood Notifications"
+    body = render_to_string("accounts/email/invitation.txt", context)
+    send_mail(subject, body, None, [user.email])
+
+
+def change_role(membership: Membership, role: str, *, acting: Membership, actor: Actor) -> Membership:
+    """Give a member another role; the last owner stays an owner."""
+    if role not in Role.values:
+        raise TeamError("Unknown role.")
+    with transaction.atomic():
+        _check_may_touch(acting, membership)
+        if role == Role.OWNER and not acting.has_role(Role.OWNER):
+            raise TeamError("Only an owner can make someone an owner.")
+        owners = _owners_locked(membership.organization)
+        if membership.role == Role.OWNER and role != Role.OWNER and owners <= 1:
+            raise TeamError("An organization needs an owner: make someone else an owner first.")
+        old = membership.role
+        if old == role:
+            return membership
+        membership.role = role
+        membership.save(update_fields=["role"])
+        record_access(
+            AccessLog.Action.ORGANIZATION_CHANGED,
+            actor,
+            organization=membership.organization,
+            change="role_changed",
+            email=membership.user.email,
+            old_role=old,
+            role=role,
+        )
+    return membership
+
+
+def remove_member(membership: Membership, *, acting: Membership, actor: Actor) -> None:
+    """Remove a person from the organization (their user stays); never the last owner."""
+    with transaction.atomic():
+        _check_may_touch(acting, membership)
+        owners = _owners_locked(membership.organization)
+        if membership.role == Role.OWNER and owners <= 1:
+            raise TeamError("The last owner cannot be removed: make someone else an owner first.")
+        record_access(
+            AccessLog.Action.MEMBER_REMOVED,
+            actor,
+            organization=membership.organization,
+            email=membership.user.email,
+            role=membership.role,
+        )
+        membership.delete()

@@ -27,7 +27,7 @@ def signup(request):
     form = forms.SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user, organization = forms.sign_up(
+        user, organization = services.sign_up(
             organization_name=data["organization_name"],
             name=data["name"],
             email=data["email"],
@@ -148,7 +148,7 @@ def team(request):
     form = forms.InviteForm(request.POST or None, acting=request.membership)
     if request.method == "POST" and form.is_valid():
         try:
-            forms.invite_member(
+            services.invite_member(
                 request.organization,
                 form.cleaned_data["email"],
                 form.cleaned_data["role"],
@@ -156,7 +156,7 @@ def team(request):
                 actor=services.Actor.from_request(request),
                 request=request,
             )
-        except forms.TeamError as exc:
+        except services.TeamError as exc:
             form.add_error("role", str(exc))
         else:
             messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
@@ -169,7 +169,7 @@ def team(request):
     rows = [
         {
             "membership": m,
-            "pending": forms.needs_password(m.user) and m.user.last_login is None,
+            "pending": services.needs_password(m.user) and m.user.last_login is None,
             "role_form": forms.RoleForm(initial={"role": m.role}, acting=request.membership, prefix=f"m{m.pk}"),
             "may_change": request.can.manage and (m.role != Role.OWNER or request.can.own),
         }
@@ -191,13 +191,13 @@ def team_role(request, pk):
         messages.error(request, "Choose one of the roles offered.")
         return redirect("portal-team")
     try:
-        forms.change_role(
+        services.change_role(
             membership,
             form.cleaned_data["role"],
             acting=request.membership,
             actor=services.Actor.from_request(request),
         )
-    except forms.TeamError as exc:
+    except services.TeamError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{membership.user.email} is now {membership.get_role_display().lower()}.")
@@ -209,8 +209,8 @@ def team_role(request, pk):
 def team_remove(request, pk):
     membership = _member(request, pk)
     try:
-        forms.remove_member(membership, acting=request.membership, actor=services.Actor.from_request(request))
-    except forms.TeamError as exc:
+        services.remove_member(membership, acting=request.membership, actor=services.Actor.from_request(request))
+    except services.TeamError as exc:
         messages.error(request, str(exc))
         return redirect("portal-team")
     messages.success(request, f"{membership.user.email} was removed from {request.organization}.")
@@ -224,10 +224,10 @@ def team_remove(request, pk):
 @portal_view(min_role=Role.ADMIN, section="team")
 def team_resend(request, pk):
     membership = _member(request, pk)
-    if not forms.needs_password(membership.user):
+    if not services.needs_password(membership.user):
         messages.info(request, f"{membership.user.email} has set a password already.")
     else:
-        forms.send_invitation(membership.user, request.organization, inviter=request.user, request=request)
+        services.send_invitation(membership.user, request.organization, inviter=request.user, request=request)
         messages.success(request, f"Invitation sent again to {membership.user.email}.")
     return redirect("portal-team")
 

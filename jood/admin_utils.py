@@ -104,6 +104,48 @@ def content_fields(request, names: Iterable[str], content: dict[str, str]) -> li
     return [content.get(name, name) for name in names]
 
 
+class ContentMixin:
+    """Shows the content fields named in `content` as HIDDEN to staff who may not see content.
+
+    Set `content` as for `content_fields()`; list columns, `fields` and
+    `fieldsets` all go through it.
+    """
+
+    content: dict[str, str] = {}
+
+    def get_list_display(self, request):
+        return content_fields(request, super().get_list_display(request), self.content)
+
+    def get_fields(self, request, obj=None):
+        return content_fields(request, super().get_fields(request, obj), self.content)
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (name, {**options, "fields": content_fields(request, options["fields"], self.content)})
+            for name, options in super().get_fieldsets(request, obj)
+        ]
+
+
+class PublicIdSearchMixin:
+    """Searches a typed public id exactly; any other term as `search_fields` say."""
+
+    def get_search_results(self, request, queryset, search_term):
+        public_id = as_uuid(search_term)
+        if public_id is not None:
+            return queryset.filter(public_id=public_id), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+class PhoneSearchMixin:
+    """Searches a typed phone number exactly on the model's `phone`; any other term as `search_fields` say."""
+
+    def get_search_results(self, request, queryset, search_term):
+        phone = as_phone(search_term)
+        if phone is not None:
+            return queryset.filter(phone=phone), False
+        return super().get_search_results(request, queryset, search_term)
+
+
 def log_changes(model_admin: admin.ModelAdmin, request, objects: Iterable, message: str) -> int:
     """Leave an admin LogEntry ("history") for each object an action changed; return how many."""
     count = 0

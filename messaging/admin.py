@@ -18,13 +18,14 @@ from accounts.models import Organization
 from accounts.services import Actor
 from jood.admin_utils import (
     BigTableMixin,
+    ContentMixin,
     OperateMixin,
     PageAnnotationMixin,
+    PhoneSearchMixin,
     ReadOnlyMixin,
     as_phone,
     as_uuid,
     choices_filter,
-    content_fields,
     has_error_filter,
     hidden_display,
     log_changes,
@@ -67,7 +68,7 @@ MessageStatusFilter = choices_filter("status", "status", "status", Status.choice
 MessageFailedRecentlyFilter = recent_filter("failed", "failed", "failed_at", Q(status__in=FAILURES))
 
 
-class MessageEventInline(admin.TabularInline):
+class MessageEventInline(ReadOnlyMixin, admin.TabularInline):
     model = MessageEvent
     extra = 0
     can_delete = False
@@ -86,17 +87,8 @@ class MessageEventInline(admin.TabularInline):
     readonly_fields = fields
     verbose_name_plural = "timeline (every report, moving the status or not)"
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyMixin, admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
@@ -105,15 +97,6 @@ class DeliveryAttemptInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("provider_account")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _search_messages(queryset, term: str):
@@ -139,7 +122,7 @@ def _search_messages(queryset, term: str):
 
 
 @admin.register(Message)
-class MessageAdmin(OperateMixin, BigTableMixin, admin.ModelAdmin):
+class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "public_id",
@@ -210,25 +193,6 @@ class MessageAdmin(OperateMixin, BigTableMixin, admin.ModelAdmin):
     ]
     content = {"body_text": "body_hidden", "body_preview": "body_hidden", "template_params_text": "params_hidden"}
 
-    # --- read-only, everywhere -------------------------------------------------------
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_list_display(self, request):
-        return content_fields(request, super().get_list_display(request), self.content)
-
-    def get_fieldsets(self, request, obj=None):
-        return [
-            (name, {**options, "fields": content_fields(request, options["fields"], self.content)})
-            for name, options in super().get_fieldsets(request, obj)
-        ]
-
     def get_readonly_fields(self, request, obj=None):
         return flatten_fieldsets(self.get_fieldsets(request, obj))
 
@@ -260,33 +224,39 @@ class MessageAdmin(OperateMixin, BigTableMixin, admin.ModelAdmin):
     # --- actions -------------------------------------------------------------------------
     @admin.action(description="Retry the selected failed messages (a new attempt each)", permissions=["operate"])
     def retry(self, request, queryset) -> None:
-        actor = Actor.from_request(request)
-        rows = list(queryset.order_by()[:ACTION_LIMIT])
-        retried = [
-            m
-            for m in rows
-            if m.status in (Status.FAILED, Status.UNDELIVERED) and services.retry_message(m, actor=actor)
-        ]
-        log_changes(self, request, retried, "Retried from the console: queued for a new attempt.")
-        skipped = len(rows) - len(retried)
-        text = f"Queued {plural(len(retried), 'message')} again for a new attempt."
-        if skipped:
-            text += f" {plural(skipped, 'message')} skipped: only failed or undelivered messages are retried."
-        self.message_user(request, text, messages.SUCCESS if retried else messages.WARNING)
+        self._apply(
+            request,
+            queryset,
+            (Status.FAILED, Status.UNDELIVERED),
+            services.retry_message,
+            history="Retried from the console: queued for a new attempt.",
+            done="Queued {} again for a new attempt.",
+            skipped_because="only failed or undelivered messages are retried",
+        )
 
     @admin.action(description="Cancel the selected queued or scheduled messages", permissions=["operate"])
     def cancel(self, request, queryset) -> None:
+        self._apply(
+            request,
+            queryset,
+            (Status.QUEUED, Status.SCHEDULED),
+            services.cancel_message,
+            history="Canceled from the console.",
+            done="Canceled {}.",
+            skipped_because="only queued or scheduled messages can be canceled",
+        )
+
+    def _apply(self, request, queryset, statuses, service, *, history: str, done: str, skipped_because: str) -> None:
+        """Call `service` on the selected messages in `statuses` (ACTION_LIMIT at most), leave history, and say so."""
         actor = Actor.from_request(request)
         rows = list(queryset.order_by()[:ACTION_LIMIT])
-        canceled = [
-            m for m in rows if m.status in (Status.QUEUED, Status.SCHEDULED) and services.cancel_message(m, actor=actor)
-        ]
-        log_changes(self, request, canceled, "Canceled from the console.")
-        skipped = len(rows) - len(canceled)
-        text = f"Canceled {plural(len(canceled), 'message')}."
+        changed = [m for m in rows if m.status in statuses and service(m, actor=actor)]
+        log_changes(self, request, changed, history)
+        skipped = len(rows) - len(changed)
+        text = done.format(plural(len(changed), "message"))
         if skipped:
-            text += f" {plural(skipped, 'message')} skipped: only queued or scheduled messages can be canceled."
-        self.message_user(request, text, messages.SUCCESS if canceled else messages.WARNING)
+            text += f" {plural(skipped, 'message')} skipped: {skipped_because}."
+        self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
 
     # --- the operations page -----------------------------------------------------------
     def get_urls(self):
@@ -302,33 +272,38 @@ class MessageAdmin(OperateMixin, BigTableMixin, admin.ModelAdmin):
         return operations_view(request, self)
 
 
-@admin.register(MessageEvent)
-class MessageEventAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
-    list_display = ["received_at", "message", "status", "raw_status", "source", "applied", "error_code"]
-    list_select_related = ["message"]
-    list_filter = [
-        choices_filter("status", "status", "status", Status.choices),
-        "source",
-        "applied",
-        has_error_filter("error_code", "error_message"),
-        ("received_at", admin.DateFieldListFilter),
-    ]
-    search_fields = ["message__public_id"]
+class MessageIdSearchMixin:
+    """Searches the rows of one message, by its exact public id."""
+
+    search_fields = ["message__public_id"]  # shows the search box; the search itself is exact
     search_help_text = "Exact: the message id."
-    sortable_by = ["received_at"]
-    raw_id_fields = ["message"]
 
     def get_search_results(self, request, queryset, search_term):
-        public_id = as_uuid(search_term)
         if not search_term.strip():
             return queryset, False
+        public_id = as_uuid(search_term)
         if public_id is None:
             return queryset.none(), False
         return queryset.filter(message__public_id=public_id), False
 
 
+@admin.register(MessageEvent)
+class MessageEventAdmin(MessageIdSearchMixin, ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+    list_display = ["received_at", "message", "status", "raw_status", "source", "applied", "error_code"]
+    list_select_related = ["message"]
+    list_filter = [
+        MessageStatusFilter,
+        "source",
+        "applied",
+        has_error_filter("error_code", "error_message"),
+        ("received_at", admin.DateFieldListFilter),
+    ]
+    sortable_by = ["received_at"]
+    raw_id_fields = ["message"]
+
+
 @admin.register(DeliveryAttempt)
-class DeliveryAttemptAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class DeliveryAttemptAdmin(MessageIdSearchMixin, ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
     list_display = ["started_at", "message", "provider_account", "outcome", "http_status", "latency_ms", "error_code"]
     list_select_related = ["message", "provider_account"]
     list_filter = [
@@ -337,17 +312,7 @@ class DeliveryAttemptAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
         ("started_at", admin.DateFieldListFilter),
         ("provider_account", admin.RelatedFieldListFilter),
     ]
-    search_fields = ["message__public_id"]
-    search_help_text = "Exact: the message id."
     sortable_by = ["started_at"]
-
-    def get_search_results(self, request, queryset, search_term):
-        if not search_term.strip():
-            return queryset, False
-        public_id = as_uuid(search_term)
-        if public_id is None:
-            return queryset.none(), False
-        return queryset.filter(message__public_id=public_id), False
 
 
 @admin.register(Batch)
@@ -448,7 +413,7 @@ class MediaFileAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(OptOut)
-class OptOutAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class OptOutAdmin(PhoneSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["phone", "channel", "organization", "source", "created_at"]
     list_select_related = ["organization"]
     list_filter = ["channel", "source"]
@@ -457,30 +422,18 @@ class OptOutAdmin(ReadOnlyMixin, admin.ModelAdmin):
     fields = ["organization", "channel", "phone", "source", "created_at"]
     readonly_fields = fields
 
-    def get_search_results(self, request, queryset, search_term):
-        phone = as_phone(search_term)
-        if phone is not None:
-            return queryset.filter(phone=phone), False
-        return super().get_search_results(request, queryset, search_term)
-
 
 @admin.register(ConversationWindow)
-class ConversationWindowAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConversationWindowAdmin(PhoneSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["phone", "organization", "last_inbound_at"]
     list_select_related = ["organization"]
     search_fields = ["=phone"]
     fields = ["organization", "phone", "last_inbound_at"]
     readonly_fields = fields
 
-    def get_search_results(self, request, queryset, search_term):
-        phone = as_phone(search_term)
-        if phone is not None:
-            return queryset.filter(phone=phone), False
-        return super().get_search_results(request, queryset, search_term)
-
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class InboundMessageAdmin(ReadOnlyMixin, ContentMixin, BigTableMixin, admin.ModelAdmin):
     list_display = ["created_at", "from_number", "organization", "channel", "provider_account", "body_preview"]
     list_select_related = ["organization", "provider_account"]
     list_filter = ["channel", ("created_at", admin.DateFieldListFilter)]
@@ -502,12 +455,6 @@ class InboundMessageAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
         "created_at",
     ]
     content = {"body_text": "body_hidden", "body_preview": "body_hidden", "media_text": "media_hidden"}
-
-    def get_list_display(self, request):
-        return content_fields(request, super().get_list_display(request), self.content)
-
-    def get_fields(self, request, obj=None):
-        return content_fields(request, self.fields, self.content)
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
@@ -567,16 +514,13 @@ class DailyStatsAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class IdempotencyRecordAdmin(ReadOnlyMixin, ContentMixin, admin.ModelAdmin):
     list_display = ["created_at", "key", "organization", "endpoint", "response_status"]
     list_select_related = ["organization"]
     list_filter = ["endpoint", "response_status"]
     search_fields = ["=key"]
     fields = ["organization", "key", "endpoint", "request_hash", "response_status", "response_text", "created_at"]
     content = {"response_text": "response_hidden"}
-
-    def get_fields(self, request, obj=None):
-        return content_fields(request, self.fields, self.content)
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)

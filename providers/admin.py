@@ -17,7 +17,15 @@ from django.contrib import admin, messages
 from django.db import models
 
 from accounts.services import Actor
-from jood.admin_utils import OperateMixin, as_uuid, content_fields, hidden_display, log_changes, plural
+from jood.admin_utils import (
+    ContentMixin,
+    OperateMixin,
+    PublicIdSearchMixin,
+    content_fields,
+    hidden_display,
+    log_changes,
+    plural,
+)
 from providers import services
 from providers.models import ProviderAccount
 
@@ -56,7 +64,7 @@ class HealthFilter(admin.SimpleListFilter):
 
 
 @admin.register(ProviderAccount)
-class ProviderAccountAdmin(OperateMixin, admin.ModelAdmin):
+class ProviderAccountAdmin(PublicIdSearchMixin, OperateMixin, ContentMixin, admin.ModelAdmin):
     list_display = [
         "label",
         "organization",
@@ -111,20 +119,8 @@ class ProviderAccountAdmin(OperateMixin, admin.ModelAdmin):
         # Staff disable an account (an action); deleting it is its organization's call.
         return False
 
-    def get_fieldsets(self, request, obj=None):
-        return [
-            (name, {**options, "fields": content_fields(request, options["fields"], self.content)})
-            for name, options in super().get_fieldsets(request, obj)
-        ]
-
     def get_readonly_fields(self, request, obj=None):
         return content_fields(request, super().get_readonly_fields(request, obj), self.content)
-
-    def get_search_results(self, request, queryset, search_term):
-        public_id = as_uuid(search_term)
-        if public_id is not None:
-            return queryset.filter(public_id=public_id), False
-        return super().get_search_results(request, queryset, search_term)
 
     def save_model(self, request, obj: ProviderAccount, form, change) -> None:
         """Changes go through the service (no credentials here: they are write-only and not in the form)."""

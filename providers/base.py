@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -28,6 +31,10 @@ UNDELIVERED = "undelivered"
 FAILED = "failed"
 CANCELED = "canceled"
 NORMALIZED_STATUSES = {QUEUED, SENT, DELIVERED, READ, UNDELIVERED, FAILED, CANCELED}
+
+# The query parameter of a callback URL that carries the account's token, for
+# providers that sign nothing (`ProviderAdapter.callback_token_in_url`).
+CALLBACK_TOKEN_PARAM = "t"
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,15 @@ class WebhookRequest:
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
 
+    def query_value(self, name: str) -> str:
+        """Return a query parameter of the URL the provider called ("" if absent)."""
+        if name in self.query:
+            return str(self.query[name] or "")
+        for key, value in parse_qsl(urlsplit(self.url).query, keep_blank_values=True):
+            if key == name:
+                return value
+        return ""
+
 
 @dataclass(frozen=True)
 class HealthResult:
@@ -210,6 +226,30 @@ def constant_time_in(candidate: str, secrets: list[str] | tuple[str, ...]) -> bo
     return ok
 
 
+def recipient_digits(number: str) -> str:
+    """Return a number as digits only, without `+` or `00` (Infobip §2a, Unifonic §2 `Recipient`)."""
+    digits = re.sub(r"\D", "", number or "")
+    if not (number or "").strip().startswith("+") and digits.startswith("00"):
+        digits = digits[2:]
+    return digits
+
+
+def canonical_uuid(value: Any) -> str:
+    """Return `value` (with or without dashes) as a canonical UUID string, or "" if it is not one."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError):
+        return ""
+
+
+def as_int(value: Any) -> int | None:
+    """Return `value` as an int, or None if it is not one."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 _sessions: dict[tuple[str, str], requests.Session] = {}
 _sessions_lock = threading.Lock()
 
@@ -283,7 +323,7 @@ class ProviderAdapter:
 
         HTTP status handling stays in the adapter (each provider's error body
         differs); only 429 and 5xx without a recognised body are mapped here
-        by `raise_for_http`.
+        by `http_error`.
         """
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
@@ -298,36 +338,39 @@ class ProviderAdapter:
                 f"{self.name}: {exc.__class__.__name__}", permanent=False, code="request_error"
             ) from exc
 
-    def raise_for_http(self, response: requests.Response) -> None:
-        """Raise the generic retryable error for 429 and 5xx."""
+    def http_error(self, response: requests.Response) -> ProviderError | None:
+        """Return the generic retryable error for 429 and 5xx, None for any other status."""
         if response.status_code == 429:
-            raise ProviderError(
-                f"{self.name}: rate limited (HTTP 429)",
-                permanent=False,
-                code="429",
-                http_status=429,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
+            return self.retryable_error(response, "rate limited (HTTP 429)")
         if response.status_code >= 500:
-            raise ProviderError(
-                f"{self.name}: server error (HTTP {response.status_code})",
-                permanent=False,
-                code=str(response.status_code),
-                http_status=response.status_code,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
+            return self.retryable_error(response, f"server error (HTTP {response.status_code})")
+        return None
+
+    def retryable_error(self, response: requests.Response, detail: str, code: str = "") -> ProviderError:
+        """Return a retryable error for this answer, honouring its Retry-After (code: the HTTP status by default)."""
+        return ProviderError(
+            f"{self.name}: {detail}",
+            permanent=False,
+            code=code or str(response.status_code),
+            http_status=response.status_code,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+
+    def malformed(self, response: requests.Response, what: str = "") -> ProviderError:
+        """Return the retryable error for an answer we cannot read: the send may not have happened."""
+        return ProviderError(
+            f"{self.name}: malformed answer ({what or f'HTTP {response.status_code}'})",
+            permanent=False,
+            code="malformed_response",
+            http_status=response.status_code,
+        )
 
     def json(self, response: requests.Response) -> Any:
         """Parse a JSON answer; a malformed one is retryable (the send may not have happened)."""
         try:
             return response.json()
         except ValueError as exc:
-            raise ProviderError(
-                f"{self.name}: malformed answer (HTTP {response.status_code})",
-                permanent=False,
-                code="malformed_response",
-                http_status=response.status_code,
-            ) from exc
+            raise self.malformed(response) from exc
 
     # --- the interface -----------------------------------------------------
     def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:

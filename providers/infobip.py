@@ -22,15 +22,15 @@ import base64
 import binascii
 import json
 import re
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
 from providers.base import (
+    CALLBACK_TOKEN_PARAM,
     DELIVERED,
     FAILED,
     QUEUED,
@@ -45,15 +45,16 @@ from providers.base import (
     StatusUpdate,
     UnsupportedFeature,
     WebhookRequest,
+    as_int,
+    canonical_uuid,
     constant_time_in,
-    parse_retry_after,
+    recipient_digits,
     register,
 )
 
 SEND_PATH = "/sms/3/messages"
 BALANCE_PATH = "/account/1/balance"
 LOGS_PATH = "/sms/3/logs"
-TOKEN_PARAM = "t"
 
 # §1: "https://{xxxxx}.api.infobip.com", one label before api.infobip.com.
 _HOST_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.api\.infobip\.com$")
@@ -117,13 +118,13 @@ def normalize_status(status: dict[str, Any]) -> str | None:
     name = str(status.get("name") or "").upper()
     if name in STATUS_BY_NAME:
         return STATUS_BY_NAME[name]
-    sid = _int(status.get("id"))
+    sid = as_int(status.get("id"))
     if sid in STATUS_BY_ID:
         return STATUS_BY_ID[sid]
     for prefix, normalized in STATUS_BY_PREFIX:
         if name.startswith(prefix):
             return normalized
-    group = str(status.get("groupName") or GROUP_NAMES.get(_int(status.get("groupId")), "")).upper()
+    group = str(status.get("groupName") or GROUP_NAMES.get(as_int(status.get("groupId")), "")).upper()
     if group in STATUS_BY_GROUP:
         return STATUS_BY_GROUP[group]
     return STATUS_BY_ID_LAST.get(sid)
@@ -237,12 +238,7 @@ class InfobipAdapter(ProviderAdapter):
         data = self.json(response)
         messages = data.get("messages") if isinstance(data, dict) else None
         if not messages or not isinstance(messages[0], dict) or not messages[0].get("messageId"):
-            raise ProviderError(
-                "infobip: malformed answer (no messages[].messageId)",
-                permanent=False,
-                code="malformed_response",
-                http_status=response.status_code,
-            )
+            raise self.malformed(response, "no messages[].messageId")
         item = messages[0]
         status = item.get("status") if isinstance(item.get("status"), dict) else {}
         # §3: a 200 can still carry a per-destination rejection.
@@ -250,7 +246,7 @@ class InfobipAdapter(ProviderAdapter):
         normalized = normalize_status(status)
         details = item.get("details") if isinstance(item.get("details"), dict) else {}
         # v3 answers details.messageCount; v2 answers smsCount (§2b).
-        segments = _int(details.get("messageCount", item.get("smsCount")))
+        segments = as_int(details.get("messageCount", item.get("smsCount")))
         return SendResult(
             provider_message_id=str(item["messageId"]),
             status=normalized if normalized in (QUEUED, SENT) else QUEUED,
@@ -259,7 +255,7 @@ class InfobipAdapter(ProviderAdapter):
         )
 
     def _raise_for_send_status(self, status: dict[str, Any], http_status: int) -> None:
-        sid = _int(status.get("id"))
+        sid = as_int(status.get("id"))
         name = str(status.get("name") or "").upper()
         description = str(status.get("description") or name or "rejected")
         if sid == DUPLICATE_ID or name == "REJECTED_DUPLICATE_MESSAGE_ID":
@@ -286,17 +282,8 @@ class InfobipAdapter(ProviderAdapter):
         status = response.status_code
         if status == 429 or status >= 500:
             if not code and not text:
-                try:
-                    self.raise_for_http(response)
-                except ProviderError as exc:
-                    return exc
-            return ProviderError(
-                f"infobip: {text or 'HTTP ' + str(status)}",
-                permanent=False,
-                code=code or str(status),
-                http_status=status,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
+                return self.http_error(response)
+            return self.retryable_error(response, text or f"HTTP {status}", code)
         if status in (401, 403):
             default = "the API key was refused" if status == 401 else "the API key lacks the SMS scope"
         elif 300 <= status < 400:
@@ -318,7 +305,7 @@ class InfobipAdapter(ProviderAdapter):
         """
         if not account.webhook_secret:
             return False
-        candidates = [query_value(request, TOKEN_PARAM), basic_password(request.header("authorization"))]
+        candidates = [request.query_value(CALLBACK_TOKEN_PARAM), basic_password(request.header("authorization"))]
         return any(candidate and constant_time_in(candidate, [account.webhook_secret]) for candidate in candidates)
 
     def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
@@ -342,7 +329,7 @@ class InfobipAdapter(ProviderAdapter):
         raw_status = str(status.get("name") or status.get("groupName") or status.get("id") or "")
         error_code, error_message = "", ""
         error = item.get("error") if isinstance(item.get("error"), dict) else {}
-        if error and _int(error.get("id")) != 0 and str(error.get("name") or "").upper() != "NO_ERROR":
+        if error and as_int(error.get("id")) != 0 and str(error.get("name") or "").upper() != "NO_ERROR":
             error_code = str(error.get("name") or error.get("id") or "")
             error_message = str(error.get("description") or "")
         elif normalized in (FAILED, UNDELIVERED):
@@ -355,7 +342,7 @@ class InfobipAdapter(ProviderAdapter):
         if price.get("pricePerMessage") is not None:
             extra["price"] = str(price["pricePerMessage"])
             extra["currency"] = str(price.get("currency") or "")
-        segments = _int(item.get("messageCount", item.get("smsCount")))  # v3 / v2 (§4)
+        segments = as_int(item.get("messageCount", item.get("smsCount")))  # v3 / v2 (§4)
         if segments is not None:
             extra["segments"] = segments
         for key, name in (("mccMnc", "mcc_mnc"), ("bulkId", "bulk_id")):
@@ -371,7 +358,7 @@ class InfobipAdapter(ProviderAdapter):
             error_code=error_code,
             error_message=error_message,
             # We send our id as both messageId and callbackData (§2a).
-            our_message_id=as_uuid(item.get("callbackData")) or as_uuid(message_id),
+            our_message_id=canonical_uuid(item.get("callbackData")) or canonical_uuid(message_id),
             dedup_key=f"{message_id}:{status.get('id', '')}:{done_at}",
             extra=extra,
         )
@@ -408,12 +395,6 @@ class InfobipAdapter(ProviderAdapter):
 
 
 # --- helpers -----------------------------------------------------------------
-def recipient_digits(number: str) -> str:
-    """Return the number as digits only, without `+` or `00` (§2a: "stripping the + is the safe choice")."""
-    digits = re.sub(r"\D", "", number or "")
-    if not (number or "").strip().startswith("+") and digits.startswith("00"):
-        digits = digits[2:]
-    return digits
 
 
 def parse_error_body(response: requests.Response) -> tuple[str, str]:
@@ -461,24 +442,6 @@ def parse_time(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def as_uuid(value: Any) -> str:
-    """Return `value` as a canonical UUID string, or "" if it is not one."""
-    try:
-        return str(uuid.UUID(str(value)))
-    except (ValueError, TypeError, AttributeError):
-        return ""
-
-
-def query_value(request: WebhookRequest, name: str) -> str:
-    """Return a query parameter of the callback URL ("" if absent)."""
-    if name in request.query:
-        return str(request.query[name] or "")
-    for key, value in parse_qsl(urlsplit(request.url).query, keep_blank_values=True):
-        if key == name:
-            return value
-    return ""
-
-
 def basic_password(header: str) -> str:
     """Return the password of an `Authorization: Basic` header, or ""."""
     scheme, _, encoded = (header or "").partition(" ")
@@ -489,10 +452,3 @@ def basic_password(header: str) -> str:
     except (binascii.Error, UnicodeDecodeError):
         return ""
     return decoded.partition(":")[2]
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

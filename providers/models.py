@@ -11,7 +11,7 @@ from django.db import models
 from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
 
 from accounts.models import Organization
-from providers.base import AccountConfig, get_adapter
+from providers.base import CALLBACK_TOKEN_PARAM, AccountConfig, get_adapter
 
 
 class Provider(models.TextChoices):
@@ -97,7 +97,7 @@ class ProviderAccount(models.Model):
         """The address to paste into the provider's console (and sent per message where taken)."""
         url = f"{settings.PUBLIC_BASE_URL}/webhooks/{self.provider}/{self.public_id}/"
         if self.adapter.callback_token_in_url:
-            url += f"?t={self.webhook_secret}"
+            url += f"?{CALLBACK_TOKEN_PARAM}={self.webhook_secret}"
         return url
 
     def to_config(self) -> AccountConfig:

@@ -340,12 +340,7 @@ class TwilioAdapter(ProviderAdapter):
         body = self.json(response)
         sid = body.get("sid") if isinstance(body, dict) else None
         if not sid:
-            raise ProviderError(
-                "twilio: malformed answer (no sid)",
-                permanent=False,
-                code="malformed_response",
-                http_status=response.status_code,
-            )
+            raise self.malformed(response, "no sid")
         raw_status = str(body.get("status") or "")
         try:
             segments = int(body.get("num_segments") or 0) or None  # "0" until a service sender is set

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import requests
 
 from providers.base import (
+    CALLBACK_TOKEN_PARAM,
     DELIVERED,
     FAILED,
     QUEUED,
@@ -41,14 +42,15 @@ from providers.base import (
     StatusUpdate,
     UnsupportedFeature,
     WebhookRequest,
+    as_int,
+    canonical_uuid,
     constant_time_in,
-    parse_retry_after,
+    recipient_digits,
     register,
 )
 
 SEND_PATH = "/rest/SMS/messages"
 DETAILS_PATH = "/rest/SMS/Messages/GetMessagesDetails"
-TOKEN_PARAM = "t"
 SUCCESS_CODE = "ER-00"
 
 # README "Normalized status mapping", Unifonic column; matched case-insensitively
@@ -185,20 +187,27 @@ class UnifonicAdapter(ProviderAdapter):
         # in the answer, and plain values.
         return params
 
-    def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
-        """Send one SMS; raise ProviderError classified as in §3 and the README's error table."""
-        params = self.build_params(account, message)
-        response = self.request(account, "POST", self.api_url(account, SEND_PATH), data=params)
+    def post(self, account: AccountConfig, path: str, params: dict[str, str]) -> tuple[requests.Response, dict]:
+        """POST a form; return the answer and its JSON envelope, or raise the error of a non-2xx or unreadable one.
+
+        An unreadable answer is retryable: a resend carries the same CorrelationID.
+        """
+        response = self.request(account, "POST", self.api_url(account, path), data=params)
         if not 200 <= response.status_code < 300:
             raise self.error_from_response(response)
         body = self.json(response)
         if not isinstance(body, dict):
-            raise _malformed(response)
+            raise self.malformed(response)
+        return response, body
+
+    def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
+        """Send one SMS; raise ProviderError classified as in §3 and the README's error table."""
+        response, body = self.post(account, SEND_PATH, self.build_params(account, message))
         if not is_success(body):
             raise self.error_from_envelope(body, response.status_code)
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         if data.get("MessageID") in (None, ""):
-            raise _malformed(response)
+            raise self.malformed(response)
         raw_status = str(data.get("Status") or "")
         normalized = normalize_status(raw_status)
         if normalized in (FAILED, UNDELIVERED):
@@ -209,7 +218,7 @@ class UnifonicAdapter(ProviderAdapter):
                 code=raw_status,
                 http_status=response.status_code,
             )
-        units = _int(data.get("NumberOfUnits"))
+        units = as_int(data.get("NumberOfUnits"))
         cost = data.get("Cost")
         return SendResult(
             provider_message_id=str(data["MessageID"]),
@@ -222,11 +231,7 @@ class UnifonicAdapter(ProviderAdapter):
     def error_from_response(self, response: requests.Response) -> ProviderError:
         """Return the error for a non-2xx answer: by HTTP status first, then the message text (§3)."""
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        body = body if isinstance(body, dict) else {}
+        body = json_object(response)
         text = str(body.get("message") or "").strip()
         envelope_code = str(body.get("errorCode") or "").strip()
         known = {**CREDENTIAL_ERRORS, **RECIPIENT_ERRORS, **PAYLOAD_ERRORS}
@@ -237,17 +242,8 @@ class UnifonicAdapter(ProviderAdapter):
             return _already_sent(detail, status)
         if status == 429 or status >= 500:
             if not body:
-                try:
-                    self.raise_for_http(response)
-                except ProviderError as exc:
-                    return exc
-            return ProviderError(
-                f"unifonic: {detail}",
-                permanent=False,
-                code=str(status),
-                http_status=status,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
+                return self.http_error(response)
+            return self.retryable_error(response, detail)
         if status not in known and "too many requests" in text.lower():
             return ProviderError(f"unifonic: {detail}", permanent=False, code=str(status), http_status=status)
         # Every other 4xx is our credentials, our payload or the number: a retry would not help.
@@ -269,7 +265,7 @@ class UnifonicAdapter(ProviderAdapter):
     # --- callbacks ---------------------------------------------------------
     def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
         """Return True if the callback URL carries this account's `?t=` token (§5: nothing is signed)."""
-        token = query_value(request, TOKEN_PARAM)
+        token = request.query_value(CALLBACK_TOKEN_PARAM)
         if not token or not account.webhook_secret:
             return False
         return constant_time_in(token, [account.webhook_secret])
@@ -293,7 +289,7 @@ class UnifonicAdapter(ProviderAdapter):
     def parse_record(self, fields: dict[str, str], zone: tzinfo = UTC) -> StatusUpdate | None:
         """Return the StatusUpdate of one report with lower-cased keys, or None if it names no message."""
         message_id = fields.get("messageid", "")
-        our_id = as_uuid(fields.get("correlationid", ""))
+        our_id = canonical_uuid(fields.get("correlationid", ""))
         if not message_id and not our_id:
             return None
         raw_status = fields.get("dlr") or fields.get("status") or ""
@@ -305,7 +301,7 @@ class UnifonicAdapter(ProviderAdapter):
         for key, name in (("timecreated", "time_created"), ("dlrtimestamp", "dlr_timestamp")):
             if fields.get(key):
                 extra[name] = fields[key]
-        units = _int(fields.get("numberofunits"))
+        units = as_int(fields.get("numberofunits"))
         if units:
             extra["segments"] = units
         return StatusUpdate(
@@ -330,11 +326,7 @@ class UnifonicAdapter(ProviderAdapter):
         except ProviderError as exc:
             return HealthResult("unreachable", exc.message)
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        body = body if isinstance(body, dict) else {}
+        body = json_object(response)
         text = str(body.get("message") or "").strip()
         if 200 <= status < 300 and is_success(body):
             return HealthResult("ok", "Unifonic accepted the AppSid.")
@@ -356,12 +348,7 @@ class UnifonicAdapter(ProviderAdapter):
             "Limit": "1",
             "responseType": "JSON",
         }
-        response = self.request(account, "POST", self.api_url(account, DETAILS_PATH), data=params)
-        if not 200 <= response.status_code < 300:
-            raise self.error_from_response(response)
-        body = self.json(response)
-        if not isinstance(body, dict):
-            raise _malformed(response)
+        _, body = self.post(account, DETAILS_PATH, params)
         if not is_success(body):
             return None
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
@@ -384,12 +371,13 @@ def is_success(body: dict[str, Any]) -> bool:
     return body.get("success") is True or str(body.get("success")).lower() == "true"
 
 
-def recipient_digits(number: str) -> str:
-    """Return the number in international format without `+` or `00` (§2 `Recipient`)."""
-    digits = re.sub(r"\D", "", number or "")
-    if not (number or "").strip().startswith("+") and digits.startswith("00"):
-        digits = digits[2:]
-    return digits
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """Return the answer's JSON object, or {} if it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def callback_records(request: WebhookRequest) -> list[dict[str, str]]:
@@ -401,9 +389,9 @@ def callback_records(request: WebhookRequest) -> list[dict[str, str]]:
     base = {
         key.lower(): value
         for key, value in parse_qsl(urlsplit(request.url).query, keep_blank_values=True)
-        if key != TOKEN_PARAM
+        if key != CALLBACK_TOKEN_PARAM
     }
-    base.update({key.lower(): str(value) for key, value in request.query.items() if key != TOKEN_PARAM})
+    base.update({key.lower(): str(value) for key, value in request.query.items() if key != CALLBACK_TOKEN_PARAM})
     body = request.body.strip()
     content_type = request.header("content-type").lower()
     if not body:
@@ -449,24 +437,6 @@ def parse_local_time(value: str, zone: tzinfo = UTC) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def as_uuid(value: Any) -> str:
-    """Return `value` (with or without dashes) as a canonical UUID string, or ""."""
-    try:
-        return str(uuid.UUID(str(value)))
-    except (ValueError, TypeError, AttributeError):
-        return ""
-
-
-def query_value(request: WebhookRequest, name: str) -> str:
-    """Return a query parameter of the callback URL ("" if absent)."""
-    if name in request.query:
-        return str(request.query[name] or "")
-    for key, value in parse_qsl(urlsplit(request.url).query, keep_blank_values=True):
-        if key == name:
-            return value
-    return ""
-
-
 def _already_sent(detail: str, http_status: int) -> ProviderError:
     # README "Already sent": Unifonic has this CorrelationID; do not resend.
     return ProviderError(
@@ -475,16 +445,6 @@ def _already_sent(detail: str, http_status: int) -> ProviderError:
         code=str(DUPLICATE_STATUS),
         http_status=http_status,
         already_sent=True,
-    )
-
-
-def _malformed(response: requests.Response) -> ProviderError:
-    # Retryable: the send may not have happened, and a resend carries the same CorrelationID.
-    return ProviderError(
-        f"unifonic: malformed answer (HTTP {response.status_code})",
-        permanent=False,
-        code="malformed_response",
-        http_status=response.status_code,
     )
 
 
@@ -497,10 +457,3 @@ def _zone(name: str) -> tzinfo | None:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

@@ -538,13 +538,7 @@ class WhatsAppAdapter(ProviderAdapter):
         error = body.get("error") if isinstance(body, dict) else None
         if not isinstance(error, dict) or error.get("code") is None:
             if status == 429 or status >= 500:
-                return ProviderError(
-                    f"whatsapp: HTTP {status}",
-                    permanent=False,
-                    code=str(status),
-                    http_status=status,
-                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                )
+                return self.retryable_error(response, f"HTTP {status}")
             return ProviderError(f"whatsapp: HTTP {status}", permanent=True, code=str(status), http_status=status)
         code = str(error.get("code"))
         error_data = error.get("error_data")
@@ -569,14 +563,6 @@ class WhatsAppAdapter(ProviderAdapter):
         if not permanent:
             retry_after = parse_retry_after(response.headers.get("Retry-After")) or RETRY_AFTER_HINTS.get(code)
         return ProviderError(message, permanent=permanent, code=code, http_status=status, retry_after=retry_after)
-
-    def _malformed(self, response: requests.Response, what: str) -> ProviderError:
-        return ProviderError(
-            f"whatsapp: malformed answer ({what})",
-            permanent=False,
-            code="malformed_response",
-            http_status=response.status_code,
-        )
 
     # --- send --------------------------------------------------------------
     def build_payload(self, message: OutboundMessage) -> dict[str, Any]:
@@ -647,9 +633,9 @@ class WhatsAppAdapter(ProviderAdapter):
             first = body["messages"][0]
             wamid = str(first["id"])
         except (KeyError, IndexError, TypeError):
-            raise self._malformed(response, "no messages[0].id") from None
+            raise self.malformed(response, "no messages[0].id") from None
         if not wamid:
-            raise self._malformed(response, "empty messages[0].id")
+            raise self.malformed(response, "empty messages[0].id")
         # 200 means accepted, not sent: `sent` comes by webhook (README, queued row).
         raw_status = str(first.get("message_status") or "accepted")
         return SendResult(provider_message_id=wamid, status=QUEUED, raw_status=raw_status)
@@ -675,7 +661,7 @@ class WhatsAppAdapter(ProviderAdapter):
         body = self.json(response)
         media_id = body.get("id") if isinstance(body, dict) else None
         if not media_id:
-            raise self._malformed(response, "no media id")
+            raise self.malformed(response, "no media id")
         return str(media_id)
 
     def fetch_templates(self, account: AccountConfig) -> list[dict[str, Any]]:
@@ -695,7 +681,7 @@ class WhatsAppAdapter(ProviderAdapter):
                 raise self._error(response)
             body = self.json(response)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise self._malformed(response, "no data[]")
+                raise self.malformed(response, "no data[]")
             for item in body["data"]:
                 templates.append(
                     {

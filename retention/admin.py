@@ -27,8 +27,8 @@ from accounts.services import Actor
 from jood.admin_utils import (
     OperateMixin,
     PageAnnotationMixin,
+    PublicIdSearchMixin,
     ReadOnlyMixin,
-    as_uuid,
     can_operate,
     log_changes,
     plural,
@@ -444,7 +444,7 @@ class LegalHoldAdmin(OperateMixin, admin.ModelAdmin):
 
 
 @admin.register(ScheduledDeletion)
-class ScheduledDeletionAdmin(OperateMixin, admin.ModelAdmin):
+class ScheduledDeletionAdmin(PublicIdSearchMixin, OperateMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["name", "public_id", "deletion_requested_at", "deletion_scheduled_for", "legal_hold_until"]
     search_fields = ["name"]
     readonly_fields = [
@@ -462,21 +462,6 @@ class ScheduledDeletionAdmin(OperateMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(deletion_requested_at__isnull=False)
 
-    def get_search_results(self, request, queryset, search_term):
-        public_id = as_uuid(search_term)
-        if public_id is not None:
-            return queryset.filter(public_id=public_id), False
-        return super().get_search_results(request, queryset, search_term)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     @admin.action(description="Cancel the deletion (and resume sending)", permissions=["operate"])
     def cancel_deletion(self, request, queryset) -> None:
         canceled = [org for org in queryset if services.cancel_organization_deletion(org, _actor(request))]
@@ -489,7 +474,7 @@ class ScheduledDeletionAdmin(OperateMixin, admin.ModelAdmin):
 
 
 @admin.register(DataExport)
-class DataExportAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class DataExportAdmin(PublicIdSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["created_at", "organization", "state", "requested_by_label", "ready_at", "expires_at", "size"]
     list_filter = ["state"]
     list_select_related = ["organization"]
@@ -514,9 +499,3 @@ class DataExportAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("organization", "requested_by")
-
-    def get_search_results(self, request, queryset, search_term):
-        public_id = as_uuid(search_term)
-        if public_id is not None:
-            return queryset.filter(public_id=public_id), False
-        return super().get_search_results(request, queryset, search_term)

@@ -72,56 +72,72 @@ def _write_object(archive: zipfile.ZipFile, name: str, value: dict) -> None:
     archive.writestr(name, json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2) + "\n")
 
 
+def _values(obj, *names: str) -> dict:
+    """Return obj's attributes by name; "key=attribute" writes an attribute under another key."""
+    row = {}
+    for name in names:
+        key, _, attribute = name.partition("=")
+        row[key] = getattr(obj, attribute or key)
+    return row
+
+
+def _within_retention(rows, organization):
+    """Keep the rows the purge has not reached yet (what the organization's retention still holds)."""
+    cutoff = purge.cutoff_for(organization)
+    return rows if cutoff is None else rows.filter(created_at__gte=cutoff)
+
+
 def organization_data(organization) -> dict:
-    return {
-        "id": str(organization.public_id),
-        "name": organization.name,
-        "created_at": organization.created_at,
-        "is_active": organization.is_active,
-        "retention_days": organization.retention_days,
-        "paused_at": organization.paused_at,
-        "deletion_requested_at": organization.deletion_requested_at,
-        "deletion_scheduled_for": organization.deletion_scheduled_for,
-    }
+    return _values(
+        organization,
+        "id=public_id",
+        "name",
+        "created_at",
+        "is_active",
+        "retention_days",
+        "paused_at",
+        "deletion_requested_at",
+        "deletion_scheduled_for",
+    )
 
 
 def members(organization) -> Iterator[dict]:
     for m in Membership.objects.filter(organization=organization).select_related("user").order_by("created_at"):
-        u = m.user
         yield {
-            "email": u.email,
-            "name": u.name,
-            "phone": u.phone,
+            **_values(m.user, "email", "name", "phone"),
             "role": m.role,
             "member_since": m.created_at,
-            "date_joined": u.date_joined,
-            "last_login": u.last_login,
-            "privacy_policy_version": u.privacy_policy_version,
-            "privacy_accepted_at": u.privacy_accepted_at,
-            "confirmed_adult_at": u.confirmed_adult_at,
+            **_values(
+                m.user,
+                "date_joined",
+                "last_login",
+                "privacy_policy_version",
+                "privacy_accepted_at",
+                "confirmed_adult_at",
+            ),
         }
 
 
 def templates(organization) -> Iterator[dict]:
     for t in Template.objects.filter(organization=organization).order_by("created_at", "pk"):
-        yield {
-            "id": str(t.public_id),
-            "kind": t.kind,
-            "channel": t.channel,
-            "name": t.name,
-            "language": t.language,
-            "body": t.body,
-            "category": t.category,
-            "components": t.components,
-            "approval_status": t.approval_status,
-            "synced_at": t.synced_at,
-            "created_at": t.created_at,
-            "updated_at": t.updated_at,
-        }
+        yield _values(
+            t,
+            "id=public_id",
+            "kind",
+            "channel",
+            "name",
+            "language",
+            "body",
+            "category",
+            "components",
+            "approval_status",
+            "synced_at",
+            "created_at",
+            "updated_at",
+        )
 
 
 def messages(organization) -> Iterator[dict]:
-    cutoff = purge.cutoff_for(organization)
     rows = (
         Message.objects.filter(organization=organization)
         .select_related("template", "batch", "provider_account")
@@ -131,185 +147,125 @@ def messages(organization) -> Iterator[dict]:
         )
         .order_by("created_at", "pk")
     )
-    if cutoff is not None:
-        rows = rows.filter(created_at__gte=cutoff)
-    for m in rows.iterator(chunk_size=CHUNK):
+    for m in _within_retention(rows, organization).iterator(chunk_size=CHUNK):
         yield {
-            "id": str(m.public_id),
-            "channel": m.channel,
-            "to": m.to,
-            "sender": m.sender,
-            "body": m.body,
+            **_values(m, "id=public_id", "channel", "to", "sender", "body"),
             "template": m.template.name if m.template else None,
-            "template_params": m.template_params,
-            "media": m.media,
-            "status": m.status,
-            "provider": m.provider,
+            **_values(m, "template_params", "media", "status", "provider"),
             "provider_account": m.provider_account.label if m.provider_account else None,
-            "provider_message_id": m.provider_message_id,
-            "encoding": m.encoding,
-            "segments": m.segments,
-            "price": m.price,
-            "error_code": m.error_code,
-            "error_message": m.error_message,
+            **_values(m, "provider_message_id", "encoding", "segments", "price", "error_code", "error_message"),
             "batch": str(m.batch.public_id) if m.batch else None,
-            "metadata": m.metadata,
-            "callback_url": m.callback_url,
-            "scheduled_at": m.scheduled_at,
-            "attempts": m.attempts,
-            "created_at": m.created_at,
-            "queued_at": m.queued_at,
-            "sent_at": m.sent_at,
-            "delivered_at": m.delivered_at,
-            "read_at": m.read_at,
-            "failed_at": m.failed_at,
-            "canceled_at": m.canceled_at,
+            **_values(
+                m,
+                "metadata",
+                "callback_url",
+                "scheduled_at",
+                "attempts",
+                "created_at",
+                "queued_at",
+                "sent_at",
+                "delivered_at",
+                "read_at",
+                "failed_at",
+                "canceled_at",
+            ),
             "events": [
-                {
-                    "status": e.status,
-                    "raw_status": e.raw_status,
-                    "source": e.source,
-                    "applied": e.applied,
-                    "provider_timestamp": e.provider_timestamp,
-                    "received_at": e.received_at,
-                    "error_code": e.error_code,
-                    "error_message": e.error_message,
-                    "detail": e.detail,
-                }
+                _values(
+                    e,
+                    "status",
+                    "raw_status",
+                    "source",
+                    "applied",
+                    "provider_timestamp",
+                    "received_at",
+                    "error_code",
+                    "error_message",
+                    "detail",
+                )
                 for e in m.events.all()
             ],
             "delivery_attempts": [
-                {
-                    "started_at": a.started_at,
-                    "latency_ms": a.latency_ms,
-                    "outcome": a.outcome,
-                    "http_status": a.http_status,
-                    "error_code": a.error_code,
-                    "error_message": a.error_message,
-                }
+                _values(a, "started_at", "latency_ms", "outcome", "http_status", "error_code", "error_message")
                 for a in m.delivery_attempts.all()
             ],
         }
 
 
 def inbound_messages(organization) -> Iterator[dict]:
-    cutoff = purge.cutoff_for(organization)
     rows = InboundMessage.objects.filter(organization=organization).order_by("created_at", "pk")
-    if cutoff is not None:
-        rows = rows.filter(created_at__gte=cutoff)
-    for m in rows.iterator(chunk_size=CHUNK):
-        yield {
-            "id": str(m.public_id),
-            "channel": m.channel,
-            "from": m.from_number,
-            "to": m.to_number,
-            "body": m.body,
-            "media": m.media,
-            "profile_name": m.profile_name,
-            "provider_message_id": m.provider_message_id,
-            "received_at": m.received_at,
-        }
+    for m in _within_retention(rows, organization).iterator(chunk_size=CHUNK):
+        yield _values(
+            m,
+            "id=public_id",
+            "channel",
+            "from=from_number",
+            "to=to_number",
+            "body",
+            "media",
+            "profile_name",
+            "provider_message_id",
+            "received_at",
+        )
 
 
 def batches(organization) -> Iterator[dict]:
     for b in Batch.objects.filter(organization=organization).order_by("created_at", "pk").iterator(CHUNK):
-        yield {
-            "id": str(b.public_id),
-            "name": b.name,
-            "channel": b.channel,
-            "total": b.total,
-            "accepted": b.accepted,
-            "refused": b.refused,
-            "created_at": b.created_at,
-        }
+        yield _values(b, "id=public_id", "name", "channel", "total", "accepted", "refused", "created_at")
 
 
 def opt_outs(organization) -> Iterator[dict]:
     for o in OptOut.objects.filter(organization=organization).order_by("created_at", "pk").iterator(CHUNK):
-        yield {"channel": o.channel, "phone": o.phone, "source": o.source, "created_at": o.created_at}
+        yield _values(o, "channel", "phone", "source", "created_at")
 
 
 def media_files(organization) -> Iterator[dict]:
     for f in MediaFile.objects.filter(organization=organization).order_by("created_at", "pk").iterator(CHUNK):
-        yield {
-            "id": str(f.public_id),
-            "filename": f.filename,
-            "kind": f.kind,
-            "content_type": f.content_type,
-            "size": f.size,
-            "sha256": f.sha256,
-            "created_at": f.created_at,
-        }
+        yield _values(f, "id=public_id", "filename", "kind", "content_type", "size", "sha256", "created_at")
 
 
 def callback_endpoints(organization) -> Iterator[dict]:
     # Never the signing secret.
     for e in CallbackEndpoint.objects.filter(organization=organization).order_by("created_at", "pk"):
-        yield {
-            "id": str(e.public_id),
-            "url": e.url,
-            "events": e.events,
-            "is_active": e.is_active,
-            "description": e.description,
-            "created_at": e.created_at,
-        }
+        yield _values(e, "id=public_id", "url", "events", "is_active", "description", "created_at")
 
 
 def provider_accounts(organization) -> Iterator[dict]:
     # Never the credentials, the webhook secret or the provider settings: only the masked hints.
     for a in ProviderAccount.objects.filter(organization=organization).order_by("created_at", "pk"):
-        yield {
-            "id": str(a.public_id),
-            "provider": a.provider,
-            "label": a.label,
-            "channel": a.channel,
-            "sender": a.default_sender,
-            "credentials_hint": a.credentials_hint,
-            "priority": a.priority,
-            "allowed_prefixes": a.allowed_prefixes,
-            "is_active": a.is_active,
-            "created_at": a.created_at,
-        }
+        yield _values(
+            a,
+            "id=public_id",
+            "provider",
+            "label",
+            "channel",
+            "sender=default_sender",
+            "credentials_hint",
+            "priority",
+            "allowed_prefixes",
+            "is_active",
+            "created_at",
+        )
 
 
 def api_keys(organization) -> Iterator[dict]:
     # Names and prefixes only: the secret was never stored and its hash stays here.
     for k in ApiKey.objects.filter(organization=organization).select_related("created_by").order_by("created_at"):
         yield {
-            "id": str(k.public_id),
-            "name": k.name,
-            "prefix": k.prefix,
-            "role": k.role,
+            **_values(k, "id=public_id", "name", "prefix", "role"),
             "created_by": k.created_by.email if k.created_by else None,
-            "created_at": k.created_at,
-            "last_used_at": k.last_used_at,
-            "revoked_at": k.revoked_at,
+            **_values(k, "created_at", "last_used_at", "revoked_at"),
         }
 
 
 def daily_stats(organization) -> Iterator[dict]:
     rows = DailyStats.objects.filter(organization=organization).order_by("day", "channel", "provider", "status")
     for s in rows.iterator(CHUNK):
-        yield {
-            "day": s.day,
-            "channel": s.channel,
-            "provider": s.provider,
-            "status": s.status,
-            "count": s.count,
-            "segments": s.segments,
-        }
+        yield _values(s, "day", "channel", "provider", "status", "count", "segments")
 
 
 def access_log(organization) -> Iterator[dict]:
     for r in AccessLog.objects.filter(organization=organization).order_by("at", "pk").iterator(CHUNK):
-        yield {
-            "at": r.at,
-            "action": r.action,
-            "actor": r.actor_label,
-            "ip": r.ip,
-            "user_agent": r.user_agent,
-            "detail": r.detail,
-        }
+        yield _values(r, "at", "action", "actor=actor_label", "ip", "user_agent", "detail")
 
 
 def write_zip(export: DataExport) -> tuple[str, int]:

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from django.http import HttpResponseRedirect
 from django.urls import Resolver404, resolve, reverse
 
-from retention.services import current_policy_version
+from accounts.services import current_policy_version
 
 PORTAL_PREFIX = "/portal/"
 # Portal pages a user reaches without accepting first.

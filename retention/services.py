@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import AccessLog, ApiKey, Membership, Organization, Role, User
-from accounts.services import SYSTEM, Actor, record_access, revoke_api_key
+from accounts.services import SYSTEM, Actor, current_policy_version, record_access, revoke_api_key
 from messaging.models import Message, Status
 from messaging.status import apply_status
 from providers.services import erase_credentials
@@ -25,7 +25,6 @@ from retention.models import DataExport, LegalHold, PurgeRun
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PRIVACY_POLICY_VERSION = "2026-11-01"
 DEFAULT_DELETION_GRACE_DAYS = 7
 DEFAULT_EXPORT_HOURS = 24
 # How long a worker's claim on an export build lasts before another may take it.
@@ -40,10 +39,6 @@ class PrivacyError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def current_policy_version() -> str:
-    return getattr(settings, "PRIVACY_POLICY_VERSION", DEFAULT_PRIVACY_POLICY_VERSION)
 
 
 def deletion_grace() -> timedelta:

@@ -6,19 +6,28 @@ authenticate with a key of a given role: `acme_api` (member), `acme_admin_api`,
 `acme_viewer_api` and `globex_api` (member). Each client carries its key and
 secret as `client.key` and `client.secret`.
 
-Users have no usable password; use `client.force_login(user)`, or
+Users have no usable password; use `login(user)` for a logged-in Client, or
 `user.set_password(...)` in a test that goes through a login form.
+
+Helpers every app's tests share: `make_user`, `make_api_client`, `login`,
+`make_account` (a provider account), `celery_eager()` (tasks run where they
+are published, on either backend) and the `dispatching` fixture (work
+published on commit runs).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+
 import pytest
+from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import Membership, Organization, Role, User
-from retention.services import current_policy_version
+from providers.models import Channel, Provider, ProviderAccount
 
 
 def make_user(email: str, organization: Organization | None = None, role: str = Role.MEMBER) -> User:
@@ -28,7 +37,7 @@ def make_user(email: str, organization: Organization | None = None, role: str = 
     user = User.objects.create_user(
         email,
         name=email.split("@")[0].title(),
-        privacy_policy_version=current_policy_version(),
+        privacy_policy_version=services.current_policy_version(),
         privacy_accepted_at=now,
         confirmed_adult_at=now,
     )
@@ -45,6 +54,43 @@ def make_api_client(organization: Organization, role: str = Role.MEMBER) -> APIC
     client.key = key
     client.secret = secret
     return client
+
+
+def login(user: User) -> Client:
+    """Return a test Client logged in as `user`."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def make_account(
+    organization: Organization, provider: str = Provider.SANDBOX, channel: str = Channel.SMS, credentials=None, **fields
+) -> ProviderAccount:
+    """Create a provider account, labelled "<provider> <channel>" and never rate limited unless `fields` say."""
+    fields.setdefault("label", f"{provider} {channel}")
+    fields.setdefault("messages_per_second", 0)
+    account = ProviderAccount(organization=organization, provider=provider, channel=channel, **fields)
+    account.set_credentials(credentials or {})
+    account.save()
+    return account
+
+
+@contextlib.contextmanager
+def celery_eager(*, propagate: bool = False):
+    """Run Celery tasks where they are published, on either backend (with REDIS_URL they would go to the broker).
+
+    With `propagate`, a task's exception is raised to the caller too.
+    """
+    from jood.celery import app
+
+    conf = app.conf
+    was = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager = True
+    conf.task_eager_propagates = propagate or conf.task_eager_propagates
+    try:
+        yield
+    finally:
+        conf.task_always_eager, conf.task_eager_propagates = was
 
 
 def pytest_configure(config) -> None:
@@ -106,3 +152,10 @@ def acme_viewer_api(acme) -> APIClient:
 @pytest.fixture
 def globex_api(globex) -> APIClient:
     return make_api_client(globex, Role.MEMBER)
+
+
+@pytest.fixture
+def dispatching(django_capture_on_commit_callbacks):
+    """Return a context manager in which work published on commit runs, on either backend."""
+    with celery_eager():
+        yield functools.partial(django_capture_on_commit_callbacks, execute=True)

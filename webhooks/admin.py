@@ -18,12 +18,13 @@ from django.utils import timezone
 from accounts.services import Actor
 from jood.admin_utils import (
     BigTableMixin,
+    ContentMixin,
     OperateMixin,
+    PublicIdSearchMixin,
     ReadOnlyMixin,
     as_uuid,
     can_see_content,
     choices_filter,
-    content_fields,
     has_error_filter,
     hidden_display,
     log_changes,
@@ -46,7 +47,7 @@ EventFailedRecentlyFilter = recent_filter("failed", "failed", "received_at", Q(s
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(OperateMixin, ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class WebhookEventAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "received_at",
@@ -81,12 +82,6 @@ class WebhookEventAdmin(OperateMixin, ReadOnlyMixin, BigTableMixin, admin.ModelA
     ]
     content = {"body_text": "body_hidden"}
     actions = ["reprocess"]
-
-    def get_fieldsets(self, request, obj=None):
-        return [
-            (name, {**options, "fields": content_fields(request, options["fields"], self.content)})
-            for name, options in super().get_fieldsets(request, obj)
-        ]
 
     def get_readonly_fields(self, request, obj=None):
         return flatten_fieldsets(self.get_fieldsets(request, obj))
@@ -164,7 +159,7 @@ class CallbackEndpointForm(forms.ModelForm):
 
 
 @admin.register(CallbackEndpoint)
-class CallbackEndpointAdmin(OperateMixin, admin.ModelAdmin):
+class CallbackEndpointAdmin(PublicIdSearchMixin, OperateMixin, admin.ModelAdmin):
     form = CallbackEndpointForm
     list_display = ("url", "organization", "events", "is_active", "failed_day", "created_at")
     list_filter = ("is_active",)
@@ -198,12 +193,6 @@ class CallbackEndpointAdmin(OperateMixin, admin.ModelAdmin):
             .values("n")
         )
         return super().get_queryset(request).annotate(failed_deliveries=Coalesce(Subquery(failed), 0))
-
-    def get_search_results(self, request, queryset, search_term):
-        public_id = as_uuid(search_term)
-        if public_id is not None:
-            return queryset.filter(public_id=public_id), False
-        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="failed (24 h)", ordering="failed_deliveries")
     def failed_day(self, endpoint: CallbackEndpoint) -> int:
@@ -245,7 +234,7 @@ class CallbackAttemptInline(admin.TabularInline):
 
 
 @admin.register(CallbackDelivery)
-class CallbackDeliveryAdmin(OperateMixin, ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+class CallbackDeliveryAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "webhook_id",
@@ -289,9 +278,6 @@ class CallbackDeliveryAdmin(OperateMixin, ReadOnlyMixin, BigTableMixin, admin.Mo
     content = {"payload_text": "payload_hidden"}
     inlines = [CallbackAttemptInline]
     actions = ["retry"]
-
-    def get_fields(self, request, obj=None):
-        return content_fields(request, self.fields, self.content)
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)

@@ -27,7 +27,7 @@ from accounts.models import AccessLog, Organization
 from accounts.services import SYSTEM, Actor, record_access
 from messaging.models import Message
 from messaging.status import apply_provider_update
-from providers.base import ProviderAdapter, StatusUpdate, WebhookRequest, get_adapter
+from providers.base import CALLBACK_TOKEN_PARAM, ProviderAdapter, StatusUpdate, WebhookRequest, get_adapter
 from providers.models import ProviderAccount
 from webhooks.models import CallbackEndpoint, WebhookEvent, new_signing_secret
 
@@ -52,7 +52,7 @@ KEPT_HEADERS = (
     "x-request-id",
 )
 # Query parameters that carry a secret: masked in the stored URL.
-SECRET_PARAMS = ("t", "hub.verify_token")
+SECRET_PARAMS = (CALLBACK_TOKEN_PARAM, "hub.verify_token")
 MASK = "REDACTED"
 
 

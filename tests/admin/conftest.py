@@ -1,6 +1,6 @@
-"""Fixtures of the staff console tests: staff by role, a realistic object graph, eager Celery.
+"""Fixtures of the staff console tests: staff by role and a realistic object graph.
 
-`acme`, `globex`, `owner` and the API clients come from tests/conftest.py.
+`acme`, `globex`, `owner`, the API clients and `dispatching` come from tests/conftest.py.
 
 Content that Support must never see is made of the `SECRET_*` strings
 below; tests/admin/test_support.py looks for them in every page.
@@ -8,7 +8,6 @@ below; tests/admin/test_support.py looks for them in every page.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import timedelta
 
@@ -36,6 +35,7 @@ from messaging.models import (
 )
 from providers.models import ProviderAccount
 from retention.models import DataExport, LegalHold, PurgeRun
+from tests.conftest import login, make_account
 from webhooks.models import CallbackAttempt, CallbackDelivery, WebhookEvent
 
 SECRET_BODY = "Your verification code is 915377"
@@ -71,12 +71,6 @@ def operator(db) -> User:
     return make_staff("operator@jood.test", OPERATORS)
 
 
-def _client_for(client_class, user):
-    client = client_class()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def root_client(root, client):
     client.force_login(root)
@@ -84,54 +78,13 @@ def root_client(root, client):
 
 
 @pytest.fixture
-def support_client(support, django_user_model):
-    from django.test import Client
-
-    return _client_for(Client, support)
+def support_client(support):
+    return login(support)
 
 
 @pytest.fixture
 def operator_client(operator):
-    from django.test import Client
-
-    return _client_for(Client, operator)
-
-
-@pytest.fixture
-def eager(django_capture_on_commit_callbacks):
-    """Return a context manager in which work published on commit runs, on either backend.
-
-    Embedded mode runs Celery tasks eagerly already; with REDIS_URL they go to
-    the broker, so Celery is made eager for the test (and restored after).
-    """
-    from jood.celery import app
-
-    was_eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-
-    @contextlib.contextmanager
-    def run():
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            yield callbacks
-
-    try:
-        yield run
-    finally:
-        app.conf.task_always_eager = was_eager
-
-
-def make_account(organization, provider: str = "sandbox", channel: str = "sms", credentials=None, **fields):
-    account = ProviderAccount(
-        organization=organization,
-        provider=provider,
-        channel=channel,
-        label=fields.pop("label", f"{organization.name} {provider} {channel}"),
-        messages_per_second=fields.pop("messages_per_second", 0),
-        **fields,
-    )
-    account.set_credentials(credentials or {})
-    account.save()
-    return account
+    return login(operator)
 
 
 def make_message(account, *, status=Status.DELIVERED, to="+966501110000", created_at=None, **fields) -> Message:

@@ -40,10 +40,10 @@ def page_messages(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
-def test_retry_sends_a_failed_message_again_as_a_new_attempt(root_client, world, eager):
+def test_retry_sends_a_failed_message_again_as_a_new_attempt(root_client, world, dispatching):
     failed = world["failed"]
     attempts = DeliveryAttempt.objects.filter(message=failed).count()
-    with eager():
+    with dispatching():
         response = act(root_client, "messaging/message", "retry", [failed.pk])
     assert "Queued 1 message again" in " ".join(page_messages(response))
     failed.refresh_from_db()
@@ -55,9 +55,9 @@ def test_retry_sends_a_failed_message_again_as_a_new_attempt(root_client, world,
     assert logged(failed, "Retried")
 
 
-def test_retry_skips_messages_that_did_not_fail(root_client, world, eager):
+def test_retry_skips_messages_that_did_not_fail(root_client, world, dispatching):
     delivered = world["delivered"]
-    with eager():
+    with dispatching():
         response = act(root_client, "messaging/message", "retry", [delivered.pk])
     assert "1 message skipped" in " ".join(page_messages(response))
     delivered.refresh_from_db()
@@ -78,7 +78,7 @@ def test_cancel_cancels_queued_and_scheduled_messages_only(root_client, world):
     assert world["delivered"].status == Status.DELIVERED
 
 
-def test_reprocess_applies_a_stored_event(root_client, sandbox, eager):
+def test_reprocess_applies_a_stored_event(root_client, sandbox, dispatching):
     message = make_message(sandbox, status=Status.SENT, provider_message_id="SBreprocess01", sent_at=timezone.now())
     body = json.dumps(
         {
@@ -100,7 +100,7 @@ def test_reprocess_applies_a_stored_event(root_client, sandbox, eager):
         state=WebhookEvent.State.FAILED,
         error="OperationalError: database is locked",
     )
-    with eager():
+    with dispatching():
         response = act(root_client, "webhooks/webhookevent", "reprocess", [event.pk])
     assert "Processed 1 event again; 0 failed" in " ".join(page_messages(response))
     event.refresh_from_db()

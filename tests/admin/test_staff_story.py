@@ -5,18 +5,18 @@ from __future__ import annotations
 from django.contrib.admin.models import LogEntry
 
 from messaging.models import Message, Status
-from tests.admin.conftest import make_account
+from tests.conftest import make_account
 
 PHONE = "+966 50 765 4321"
 E164 = "+966507654321"
 
 
 def test_an_operator_finds_a_failed_message_by_phone_retries_it_and_sees_it_delivered(
-    acme, acme_api, operator_client, eager
+    acme, acme_api, operator_client, dispatching
 ):
     # The customer's account refuses every send at first (the sandbox's "invalid number" error).
     account = make_account(acme, settings={"permanent_error_rate": 1, "read_receipts": False})
-    with eager():
+    with dispatching():
         sent = acme_api.post("/api/v1/messages", {"to": PHONE, "body": "Your table is ready"}, format="json")
     assert sent.status_code == 202, sent.content
     message = Message.objects.get()
@@ -55,7 +55,7 @@ def test_an_operator_finds_a_failed_message_by_phone_retries_it_and_sees_it_deli
     assert account.settings == {"read_receipts": False}
 
     # 3. Retry it: a new attempt through the normal pipeline; the sandbox reports delivery through the webhook path.
-    with eager():
+    with dispatching():
         retried = operator_client.post(
             "/admin/messaging/message/",
             {"action": "retry", "_selected_action": [message.pk], "index": 0},

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
+from tests.conftest import celery_eager
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
@@ -58,20 +60,14 @@ def browser(monkeypatch):
 @pytest.fixture
 def portal(live_server, settings, tmp_path):
     """The live server's portal, with sandbox callbacks and dispatch running in the server thread."""
-    from jood.celery import app as celery_app
-
     settings.PUBLIC_BASE_URL = live_server.url
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Fast hashing: sign-up and log-in hash a password in the server thread.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # With REDIS_URL there is no worker in tests: run the tasks where they are published.
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    try:
+    with celery_eager():
         yield live_server.url + "/portal"
-    finally:
-        celery_app.conf.task_always_eager = was_eager
 
 
 def shoot(page, name: str) -> None:
@@ -208,9 +204,8 @@ def test_a_bulk_upload_reaches_100_percent(browser, portal, tmp_path):
     from django.utils import timezone
 
     from accounts.models import Organization, User
-    from accounts.services import create_organization
+    from accounts.services import create_organization, current_policy_version
     from providers.models import ProviderAccount
-    from retention.services import current_policy_version
 
     now = timezone.now()
     user = User.objects.create_user(

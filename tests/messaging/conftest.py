@@ -1,25 +1,11 @@
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 from django.utils import timezone
 
 from messaging.models import Message, Status
-from providers.models import Channel, Provider, ProviderAccount
-
-
-def make_account(organization, provider=Provider.SANDBOX, channel=Channel.SMS, **fields) -> ProviderAccount:
-    account = ProviderAccount(
-        organization=organization,
-        provider=provider,
-        channel=channel,
-        label=fields.pop("label", f"{provider} {channel}"),
-        **fields,
-    )
-    account.set_credentials(fields.pop("credentials", {}) if "credentials" in fields else {})
-    account.save()
-    return account
+from providers.models import Channel, ProviderAccount
+from tests.conftest import make_account
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
@@ -46,29 +32,6 @@ def globex_sandbox(globex) -> ProviderAccount:
 @pytest.fixture
 def whatsapp_sandbox(acme) -> ProviderAccount:
     return make_account(acme, channel=Channel.WHATSAPP, default_sender="+966500000001", messages_per_second=0)
-
-
-@pytest.fixture
-def dispatching(django_capture_on_commit_callbacks):
-    """Return a context manager in which the dispatch published on commit runs, on either backend.
-
-    Embedded mode runs Celery tasks eagerly already; with REDIS_URL they go to
-    the broker, so Celery is made eager for the test (and restored after).
-    """
-    from jood.celery import app
-
-    was_eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-
-    @contextlib.contextmanager
-    def run():
-        with django_capture_on_commit_callbacks(execute=True) as callbacks:
-            yield callbacks
-
-    try:
-        yield run
-    finally:
-        app.conf.task_always_eager = was_eager
 
 
 def queued_rows(organization, n: int) -> list[int]:

@@ -16,7 +16,8 @@ from messaging.models import PENDING, DeliveryAttempt, Message, Status
 from messaging.services import Recipient, SendRequest, accept_messages
 from messaging.status import apply_status
 from providers.sandbox import SandboxAdapter
-from tests.messaging.conftest import make_account, queued_rows
+from tests.conftest import make_account
+from tests.messaging.conftest import queued_rows
 
 
 def queue(organization, n=1, **request):

@@ -13,12 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from jood.celery import app as celery_app
 from messaging.models import Message, Template
 from messaging.tasks_sync import sync_account_templates, sync_all_templates
 from messaging.templates_sync import sync_templates
 from providers.base import ProviderError
-from tests.messaging.conftest import assert_error, make_account
+from tests.conftest import celery_eager, make_account
+from tests.messaging.conftest import assert_error
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "whatsapp"
 GRAPH = "https://graph.facebook.com/v21.0"
@@ -89,10 +89,8 @@ def account(acme):
 
 @pytest.fixture
 def eager():
-    old = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
+    with celery_eager(propagate=True):
+        yield
 
 
 # --- sync_templates ---------------------------------------------------------------

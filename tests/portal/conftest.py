@@ -12,7 +12,8 @@ from django.test import Client
 from django.utils import timezone
 
 from messaging.models import Message, Status
-from providers.models import Channel, Provider, ProviderAccount
+from providers.models import Channel, ProviderAccount
+from tests.conftest import login, make_account
 
 
 @pytest.fixture(autouse=True)
@@ -20,20 +21,6 @@ def portal_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PUBLIC_BASE_URL = "https://jood.example.com"
-
-
-def make_account(organization, provider=Provider.SANDBOX, channel=Channel.SMS, credentials=None, **fields):
-    account = ProviderAccount(
-        organization=organization,
-        provider=provider,
-        channel=channel,
-        label=fields.pop("label", f"{provider} {channel}"),
-        messages_per_second=fields.pop("messages_per_second", 0),
-        **fields,
-    )
-    account.set_credentials(credentials or {})
-    account.save()
-    return account
 
 
 def make_message(organization, **fields) -> Message:
@@ -44,12 +31,6 @@ def make_message(organization, **fields) -> Message:
     fields.setdefault("status", Status.QUEUED)
     fields.setdefault("queued_at", now)
     return Message.objects.create(organization=organization, **fields)
-
-
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from messaging.forms import build_params, parse_csv, template_fields
 from messaging.models import Batch, DeliveryAttempt, MediaFile, Message, MessageEvent, OptOut, Template
-from tests.portal.conftest import make_account, make_message
+from tests.conftest import celery_eager, make_account
+from tests.portal.conftest import make_message
 
 pytestmark = pytest.mark.django_db
 
@@ -373,18 +374,11 @@ def test_a_bulk_csv_goes_from_upload_to_a_batch(member_client, acme, sandbox):
 def test_a_bulk_batch_reaches_100_percent_once_dispatched(
     member_client, acme, sandbox, django_capture_on_commit_callbacks
 ):
-    from jood.celery import app
-
     upload_response = upload(member_client, "phone\n+966501234567\n+971501234567\n")
     map_url = upload_response["Location"]
     preview_url = member_client.post(map_url, {"phone_column": "0"})["Location"]
-    was_eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            member_client.post(preview_url)
-    finally:
-        app.conf.task_always_eager = was_eager
+    with celery_eager(), django_capture_on_commit_callbacks(execute=True):
+        member_client.post(preview_url)
     batch = Batch.objects.get(organization=acme)
     progress = member_client.get(reverse("portal-batch-progress", args=[batch.public_id])).json()
     assert progress["percent"] == 100.0 and progress["done"] == 2

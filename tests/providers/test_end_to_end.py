@@ -25,12 +25,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from jood.celery import app as celery_app
 from messaging import media as media_signing
 from messaging.dispatch import dispatch
 from messaging.models import ConversationWindow, MediaFile, Message, Status, Template
 from messaging.templates_sync import sync_templates
-from tests.messaging.conftest import assert_error, make_account
+from tests.conftest import celery_eager, make_account
+from tests.messaging.conftest import assert_error
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"
 PUBLIC_BASE_URL = "https://jood.example.com"
@@ -158,11 +158,8 @@ def _setup(settings, tmp_path):
     settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
     settings.MEDIA_ROOT = tmp_path / "media"
     # Dispatch runs in-process after commit on both backends (with REDIS_URL tasks are not eager).
-    old = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
+    with celery_eager(propagate=True):
+        yield
 
 
 @pytest.fixture

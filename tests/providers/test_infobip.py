@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from providers.base import (
     get_adapter,
 )
 from providers.infobip import InfobipAdapter
+from tests.providers.shared import TransportErrorChecks, UrlTokenVerifyTests, closed_port_url
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "infobip"
 BASE = "https://test1.api.infobip.com"
@@ -218,8 +218,10 @@ class InfobipSendResultTests(MockedHTTPTestCase):
         self.assertEqual(self.adapter.send(self.account, make_message()).status, SENT)
 
 
-class InfobipSendErrorTests(MockedHTTPTestCase):
-    def send_error(self) -> ProviderError:
+class InfobipSendErrorTests(TransportErrorChecks, MockedHTTPTestCase):
+    def send_error(self, **mock) -> ProviderError:
+        if mock:
+            self.http.post(SEND_URL, **mock)
         with self.assertRaises(ProviderError) as caught:
             self.adapter.send(self.account, make_message())
         return caught.exception
@@ -289,12 +291,7 @@ class InfobipSendErrorTests(MockedHTTPTestCase):
         self.assertEqual(error.retry_after, 5.0)
 
     def test_it_retries_on_503(self):
-        self.http.post(SEND_URL, status=503, body="Service Unavailable")
-
-        error = self.send_error()
-
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.http_status, 503)
+        self.check_it_retries_on_503()
 
     def test_it_retries_on_500_with_the_provider_code(self):
         self.http.post(SEND_URL, status=500, body=payload("error__e500.json"))
@@ -305,20 +302,10 @@ class InfobipSendErrorTests(MockedHTTPTestCase):
         self.assertEqual(error.code, "E500")
 
     def test_it_retries_on_a_timeout(self):
-        self.http.post(SEND_URL, body=requests.exceptions.ReadTimeout("read timed out"))
-
-        error = self.send_error()
-
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "timeout")
+        self.check_it_retries_on_a_timeout()
 
     def test_it_retries_on_a_connection_error(self):
-        self.http.post(SEND_URL, body=requests.exceptions.ConnectionError("refused"))
-
-        error = self.send_error()
-
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "connection_error")
+        self.check_it_retries_on_a_refused_connection()
 
     def test_a_malformed_answer_is_retryable(self):
         self.http.post(SEND_URL, status=200, body="<html>gateway</html>")
@@ -417,25 +404,14 @@ class InfobipSendErrorTests(MockedHTTPTestCase):
             self.adapter.send(self.account, make_message(channel="whatsapp"))
 
 
-class InfobipConnectionRefusedTests(SimpleTestCase):
+class InfobipConnectionRefusedTests(TransportErrorChecks, SimpleTestCase):
     def test_it_retries_when_the_connection_is_refused(self):
-        # A real closed local port: no mock between the adapter and the socket.
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        account = make_account(id="acc_refused", api_base_url=f"http://127.0.0.1:{port}")
+        account = make_account(id="acc_refused", api_base_url=closed_port_url())
 
-        with self.assertRaises(ProviderError) as caught:
-            InfobipAdapter().send(account, make_message())
-
-        self.assertFalse(caught.exception.permanent)
-        self.assertEqual(caught.exception.code, "connection_error")
+        self.check_a_closed_port_is_retried(InfobipAdapter(), account, make_message())
 
     def test_an_unreachable_host_makes_check_credentials_unreachable(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        account = make_account(id="acc_refused", api_base_url=f"http://127.0.0.1:{port}")
+        account = make_account(id="acc_refused", api_base_url=closed_port_url())
 
         self.assertEqual(InfobipAdapter().check_credentials(account).status, "unreachable")
 
@@ -532,27 +508,15 @@ class InfobipCredentialValidationTests(SimpleTestCase):
         self.assertTrue(adapter.callback_token_in_url)
 
 
-class InfobipVerifyTests(SimpleTestCase):
+class InfobipVerifyTests(UrlTokenVerifyTests, SimpleTestCase):
+    callback_url = CALLBACK
+    token = TOKEN
+    webhook = staticmethod(webhook)
+
     def setUp(self):
         self.adapter = InfobipAdapter()
         self.account = make_account()
         self.body = payload("delivery_report__delivered_to_handset.json")
-
-    def test_the_right_token_is_accepted(self):
-        self.assertTrue(self.adapter.verify(webhook(self.body), self.account))
-
-    def test_the_token_is_read_from_the_url_when_query_is_not_given(self):
-        self.assertTrue(self.adapter.verify(webhook(self.body, query={}), self.account))
-
-    def test_a_wrong_token_is_rejected(self):
-        request = webhook(self.body, url=CALLBACK.replace(TOKEN, "wrong"), query={"t": "wrong"})
-
-        self.assertFalse(self.adapter.verify(request, self.account))
-
-    def test_a_missing_token_is_rejected(self):
-        request = webhook(self.body, url="https://jood.example/webhooks/infobip/acc_test/", query={})
-
-        self.assertFalse(self.adapter.verify(request, self.account))
 
     def test_an_account_without_a_secret_accepts_nothing(self):
         request = webhook(self.body, url="https://jood.example/webhooks/infobip/acc_test/?t=", query={"t": ""})

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlencode
@@ -32,6 +31,7 @@ from providers.base import (
     WebhookRequest,
 )
 from providers.twilio import EMPTY_TWIML, TwilioAdapter, is_inbound
+from tests.providers.shared import TransportErrorChecks, closed_port_url
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "twilio"
 
@@ -233,7 +233,7 @@ class SendTests(SimpleTestCase):
             self.adapter.send(self.account, make_message(channel="whatsapp"))
 
 
-class SendErrorTests(SimpleTestCase):
+class SendErrorTests(TransportErrorChecks, SimpleTestCase):
     def setUp(self):
         self.adapter = TwilioAdapter()
         self.account = make_account()
@@ -289,10 +289,7 @@ class SendErrorTests(SimpleTestCase):
         self.assertEqual(error.code, "21611")
 
     def test_it_retries_on_503(self):
-        error = self.send_error(body="<html>Service Unavailable</html>", status=503)
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "503")
-        self.assertEqual(error.http_status, 503)
+        self.check_it_retries_on_503()
 
     def test_it_retries_on_500_with_a_twilio_body(self):
         error = self.send_error(json=twilio_error(20500, 500, "Internal Server Error"), status=500)
@@ -323,24 +320,14 @@ class SendErrorTests(SimpleTestCase):
         self.assertIn("The 'To' number is not valid.", error.message)
 
     def test_it_retries_on_a_timeout(self):
-        error = self.send_error(body=requests.exceptions.ReadTimeout("read timed out"))
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "timeout")
+        self.check_it_retries_on_a_timeout()
 
     def test_it_retries_on_a_refused_connection(self):
-        error = self.send_error(body=requests.exceptions.ConnectionError("Connection refused"))
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "connection_error")
+        self.check_it_retries_on_a_refused_connection()
 
     def test_it_retries_when_a_real_port_refuses_the_connection(self):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        account = make_account(id="acct-closed", api_base_url=f"http://127.0.0.1:{port}/2010-04-01")
-        with self.assertRaises(ProviderError) as ctx:
-            self.adapter.send(account, make_message())
-        self.assertFalse(ctx.exception.permanent)
-        self.assertEqual(ctx.exception.code, "connection_error")
+        account = make_account(id="acct-closed", api_base_url=closed_port_url("/2010-04-01"))
+        self.check_a_closed_port_is_retried(self.adapter, account, make_message())
 
     def test_it_retries_on_a_malformed_201(self):
         error = self.send_error(body="<html>ok</html>", status=201)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -27,6 +26,7 @@ from providers.base import (
     get_adapter,
 )
 from providers.unifonic import UnifonicAdapter
+from tests.providers.shared import TransportErrorChecks, UrlTokenVerifyTests, closed_port_url
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "unifonic"
 BASE = "https://el.cloud.unifonic.com"
@@ -213,8 +213,10 @@ class UnifonicSendResultTests(MockedHTTPTestCase):
         self.assertEqual(caught.exception.code, "Rejected")
 
 
-class UnifonicSendErrorTests(MockedHTTPTestCase):
-    def send_error(self) -> ProviderError:
+class UnifonicSendErrorTests(TransportErrorChecks, MockedHTTPTestCase):
+    def send_error(self, **mock) -> ProviderError:
+        if mock:
+            self.http.post(SEND_URL, **mock)
         with self.assertRaises(ProviderError) as caught:
             self.adapter.send(self.account, make_message())
         return caught.exception
@@ -307,20 +309,10 @@ class UnifonicSendErrorTests(MockedHTTPTestCase):
         self.assertEqual(error.code, "599")
 
     def test_it_retries_on_503(self):
-        self.http.post(SEND_URL, status=503, body="Service Unavailable")
-
-        error = self.send_error()
-
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.http_status, 503)
+        self.check_it_retries_on_503()
 
     def test_it_retries_on_a_timeout(self):
-        self.http.post(SEND_URL, body=requests.exceptions.ReadTimeout("read timed out"))
-
-        error = self.send_error()
-
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "timeout")
+        self.check_it_retries_on_a_timeout()
 
     def test_a_malformed_answer_is_retryable(self):
         self.http.post(SEND_URL, status=200, body="<html>maintenance</html>")
@@ -349,19 +341,12 @@ class UnifonicSendErrorTests(MockedHTTPTestCase):
             self.adapter.send(self.account, make_message(channel="whatsapp"))
 
 
-class UnifonicConnectionRefusedTests(SimpleTestCase):
+class UnifonicConnectionRefusedTests(TransportErrorChecks, SimpleTestCase):
     def closed_port_account(self) -> AccountConfig:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        return make_account(id="acc_refused", api_base_url=f"http://127.0.0.1:{port}")
+        return make_account(id="acc_refused", api_base_url=closed_port_url())
 
     def test_it_retries_when_the_connection_is_refused(self):
-        with self.assertRaises(ProviderError) as caught:
-            UnifonicAdapter().send(self.closed_port_account(), make_message())
-
-        self.assertFalse(caught.exception.permanent)
-        self.assertEqual(caught.exception.code, "connection_error")
+        self.check_a_closed_port_is_retried(UnifonicAdapter(), self.closed_port_account(), make_message())
 
     def test_a_refused_connection_makes_check_credentials_unreachable(self):
         self.assertEqual(UnifonicAdapter().check_credentials(self.closed_port_account()).status, "unreachable")
@@ -455,27 +440,15 @@ class UnifonicCredentialValidationTests(SimpleTestCase):
         self.assertTrue(adapter.callback_token_in_url)
 
 
-class UnifonicVerifyTests(SimpleTestCase):
+class UnifonicVerifyTests(UrlTokenVerifyTests, SimpleTestCase):
+    callback_url = CALLBACK
+    token = TOKEN
+    webhook = staticmethod(webhook)
+
     def setUp(self):
         self.adapter = UnifonicAdapter()
         self.account = make_account()
         self.body = payload("dlr__delivered.json")
-
-    def test_the_right_token_is_accepted(self):
-        self.assertTrue(self.adapter.verify(webhook(self.body), self.account))
-
-    def test_the_token_is_read_from_the_url_when_query_is_not_given(self):
-        self.assertTrue(self.adapter.verify(webhook(self.body, query={}), self.account))
-
-    def test_a_wrong_token_is_rejected(self):
-        request = webhook(self.body, url=CALLBACK.replace(TOKEN, "wrong"), query={"t": "wrong"})
-
-        self.assertFalse(self.adapter.verify(request, self.account))
-
-    def test_a_missing_token_is_rejected(self):
-        request = webhook(self.body, url="https://jood.example/webhooks/unifonic/acc_test/", query={})
-
-        self.assertFalse(self.adapter.verify(request, self.account))
 
     def test_an_account_without_a_secret_accepts_nothing(self):
         self.assertFalse(self.adapter.verify(webhook(self.body), make_account(webhook_secret="")))

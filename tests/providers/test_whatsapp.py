@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import io
 import json
-import socket
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +38,7 @@ from providers.whatsapp import (
     error_kind,
     template_parameter_count,
 )
+from tests.providers.shared import TransportErrorChecks, closed_port_url
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "whatsapp"
 
@@ -262,7 +262,7 @@ class SendTests(SimpleTestCase):
         self.assertEqual(responses.calls[0].request.url, url)
 
 
-class SendErrorTests(SimpleTestCase):
+class SendErrorTests(TransportErrorChecks, SimpleTestCase):
     def setUp(self):
         self.adapter = WhatsAppAdapter()
         self.account = make_account()
@@ -329,9 +329,7 @@ class SendErrorTests(SimpleTestCase):
         self.assertEqual(error.retry_after, 6.0)
 
     def test_it_retries_on_503(self):
-        error = self.send_error(body="<html>Service Unavailable</html>", status=503)
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "503")
+        self.check_it_retries_on_503()
 
     def test_an_unknown_code_on_500_is_retried(self):
         error = self.send_error(json=meta_error(999999), status=500)
@@ -347,24 +345,14 @@ class SendErrorTests(SimpleTestCase):
         self.assertEqual(error.code, "400")
 
     def test_it_retries_on_a_timeout(self):
-        error = self.send_error(body=requests.exceptions.ReadTimeout("read timed out"))
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "timeout")
+        self.check_it_retries_on_a_timeout()
 
     def test_it_retries_on_a_refused_connection(self):
-        error = self.send_error(body=requests.exceptions.ConnectionError("Connection refused"))
-        self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "connection_error")
+        self.check_it_retries_on_a_refused_connection()
 
     def test_it_retries_when_a_real_port_refuses_the_connection(self):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        account = make_account(id="acct-closed", api_base_url=f"http://127.0.0.1:{port}/v21.0")
-        with self.assertRaises(ProviderError) as ctx:
-            self.adapter.send(account, make_message())
-        self.assertFalse(ctx.exception.permanent)
-        self.assertEqual(ctx.exception.code, "connection_error")
+        account = make_account(id="acct-closed", api_base_url=closed_port_url("/v21.0"))
+        self.check_a_closed_port_is_retried(self.adapter, account, make_message())
 
     def test_it_retries_on_a_malformed_200(self):
         error = self.send_error(body="<html>ok</html>", status=200)

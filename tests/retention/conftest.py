@@ -22,7 +22,7 @@ from messaging.models import (
     Status,
 )
 from retention.models import DataExport
-from tests.conftest import make_user
+from tests.conftest import celery_eager, make_user
 from webhooks.models import CallbackAttempt, CallbackDelivery, WebhookEvent
 
 # The fixed "now" of these tests: mid-morning, far from midnight in UTC.
@@ -34,12 +34,8 @@ YOUNG = timedelta(days=89)
 @pytest.fixture(autouse=True)
 def eager_tasks():
     """Run published tasks in-process, on either backend (with REDIS_URL they would go to the broker)."""
-    from jood.celery import app
-
-    was_eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = was_eager
+    with celery_eager():
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +55,7 @@ def clock(monkeypatch):
 
 @pytest.fixture
 def owner_client(client, owner):
-    from retention.services import current_policy_version
+    from accounts.services import current_policy_version
 
     owner.privacy_policy_version = current_policy_version()
     owner.save(update_fields=["privacy_policy_version"])

@@ -16,8 +16,7 @@ from messaging.models import MessageEvent, OptOut, Template
 from retention import services
 from retention.export import FILES
 from retention.models import DataExport
-from tests.conftest import make_api_client
-from tests.messaging.conftest import make_account
+from tests.conftest import make_account, make_api_client
 from tests.retention.conftest import OLD, make_message
 from webhooks.models import CallbackEndpoint
 

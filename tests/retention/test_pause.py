@@ -11,8 +11,8 @@ from django.utils import timezone
 from accounts.models import AccessLog, Role
 from messaging.models import Message, MessageEvent, Status
 from retention import services
-from tests.conftest import make_api_client
-from tests.messaging.conftest import make_account, queued_rows
+from tests.conftest import make_account, make_api_client
+from tests.messaging.conftest import queued_rows
 
 pytestmark = pytest.mark.django_db
 

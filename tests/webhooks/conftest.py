@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from jood.celery import app as celery_app
 from messaging.models import Message
 from providers.models import ProviderAccount
+from tests.conftest import celery_eager, make_account
 
 PUBLIC_BASE_URL = "https://jood.example.com"
 TWILIO_AUTH_TOKEN = "12345678901234567890123456789012"
@@ -28,20 +28,8 @@ def _webhooks_settings(settings):
 @pytest.fixture(autouse=True)
 def _eager_celery():
     """Run tasks in-process, also when REDIS_URL points the app at a real broker."""
-    old = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
-
-
-def make_account(organization, provider: str, channel: str = "sms", credentials: dict | None = None, **extra):
-    account = ProviderAccount(
-        organization=organization, provider=provider, channel=channel, label=f"{provider} account", **extra
-    )
-    account.set_credentials(credentials or {})
-    account.save()
-    return account
+    with celery_eager(propagate=True):
+        yield
 
 
 @pytest.fixture
