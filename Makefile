@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.requirements-installed
 PORT ?= 8000
 
-.PHONY: run test lint install
+.PHONY: run test lint install bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,12 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Benchmarks (BENCHMARKS.md): gunicorn, a Celery worker and beat, a mock provider and wrk (or
+# bench/loadgen.py) on PostgreSQL and Redis from DATABASE_URL/REDIS_URL, else the local ones, in a
+# database and a Redis db of the bench's own (jood_bench, db 1). BENCH_ARGS="--only 1,3" for some.
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
