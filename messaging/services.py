@@ -100,10 +100,11 @@ def render(template_body: str, params: dict[str, Any]) -> str:
 
 
 def eligible_accounts(organization: Organization, channel: str) -> list[ProviderAccount]:
+    """The organization's active accounts for a channel, by priority (credentials not loaded nor decrypted)."""
     return list(
-        ProviderAccount.objects.filter(organization=organization, channel=channel, is_active=True).order_by(
-            "priority", "id"
-        )
+        ProviderAccount.objects.filter(organization=organization, channel=channel, is_active=True)
+        .defer("credentials", "webhook_secret")
+        .order_by("priority", "id")
     )
 
 

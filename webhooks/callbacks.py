@@ -223,10 +223,16 @@ def create_deliveries(
     return rows
 
 
+def _has_endpoints(organization_id: int) -> bool:
+    return CallbackEndpoint.objects.filter(organization_id=organization_id, is_active=True).exists()
+
+
 def enqueue_status_callbacks(
     message: Message, *, new_status: str, old_status: str = "", event=None
 ) -> list[CallbackDelivery]:
     """Queue the `message.status` callbacks of a status change (endpoints and the message's callback_url)."""
+    if not message.callback_url and not _has_endpoints(message.organization_id):
+        return []  # the common case on the dispatch path: nothing to build or store
     payload = status_payload(message, new_status=new_status, old_status=old_status, event=event)
     return create_deliveries(
         message.organization_id,
