@@ -193,6 +193,16 @@ class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, adm
     ]
     content = {"body_text": "body_hidden", "body_preview": "body_hidden", "template_params_text": "params_hidden"}
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if getattr(request.resolver_match, "url_name", "") == "messaging_message_changelist":
+            # Loading the provider account for its name must not decrypt its
+            # credentials, twice per row of a 100-row page.
+            queryset = queryset.select_related("organization", "provider_account").defer(
+                "provider_account__credentials", "provider_account__webhook_secret"
+            )
+        return queryset
+
     def get_readonly_fields(self, request, obj=None):
         return flatten_fieldsets(self.get_fieldsets(request, obj))
 

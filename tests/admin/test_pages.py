@@ -236,3 +236,14 @@ def test_organizations_are_not_deleted_from_the_console(root_client, world):
         root_client.post(f"/admin/accounts/organization/{organization.pk}/delete/", {"post": "yes"}).status_code == 403
     )
     assert Organization.objects.filter(pk=organization.pk).exists()
+
+
+def test_the_message_list_does_not_load_provider_credentials(root_client, world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert root_client.get("/admin/messaging/message/").status_code == 200
+    joined = [q["sql"] for q in queries.captured_queries if "messaging_message" in q["sql"] and "JOIN" in q["sql"]]
+    assert joined, "the list joins the provider account"
+    assert not any('"providers_provideraccount"."credentials"' in sql for sql in joined)
