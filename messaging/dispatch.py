@@ -26,7 +26,7 @@ from django.utils import timezone
 from messaging.models import DeliveryAttempt, MediaFile, Message, OptOut, Status, Template
 from messaging.ratelimit import acquire
 from messaging.services import MMS_PROVIDERS
-from messaging.status import apply_pending_updates, apply_status, match_pending_updates
+from messaging.status import apply_pending_updates, apply_status, match_pending_updates, release_scheduled
 from providers.base import MediaRef, OutboundMessage, ProviderError, TemplateRef
 from providers.models import ProviderAccount
 
@@ -351,11 +351,7 @@ def sweep(now=None) -> dict[str, int]:
             status=Status.QUEUED, lease_expires_at=None, next_attempt_at=now
         )
     # Due scheduled messages.
-    due_scheduled = list(
-        Message.objects.filter(status=Status.SCHEDULED, scheduled_at__lte=now).values_list("pk", flat=True)[:10_000]
-    )
-    for pk in due_scheduled:
-        apply_status(pk, Status.QUEUED, source="sweeper", raw_status="scheduled_due")
+    due_scheduled = release_scheduled(now)
     # Queued rows: due retries, and first tries whose task was lost.
     waiting = list(
         Message.objects.filter(status=Status.QUEUED)

@@ -233,10 +233,6 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.channel} to {self.to} ({self.status})"
 
-    @property
-    def is_pending(self) -> bool:
-        return self.status in PENDING
-
 
 class MessageEvent(models.Model):
     """One thing that happened to a message. Every callback leaves one, moving the status or not."""

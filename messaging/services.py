@@ -22,7 +22,6 @@ from messaging.models import (
     PLACEHOLDER,
     Batch,
     ConversationWindow,
-    MediaFile,
     Message,
     OptOut,
     Status,
@@ -34,7 +33,6 @@ from providers.models import Channel, ProviderAccount
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 50
 # SMS providers that carry media (MMS); routing keeps a message with media to these.
 MMS_PROVIDERS = ("twilio", "sandbox")
 MAX_BULK = 10_000
@@ -389,7 +387,3 @@ def batch_progress(batch: Batch) -> dict[str, Any]:
         "done": done,
         "percent": 100.0 if total == 0 else round(100.0 * done / total, 1),
     }
-
-
-def media_for(organization: Organization, public_id) -> MediaFile:
-    return MediaFile.objects.get(organization=organization, public_id=public_id)

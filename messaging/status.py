@@ -5,7 +5,9 @@ lifecycle") and records a `MessageEvent` for every report, moving or not.
 The dispatcher's claim (`queued` -> `sending`) and its release of a claim
 for a retry (`sending` -> `queued`) are bookkeeping of our own worker, done
 by conditional bulk updates in messaging/dispatch.py; an operator's retry of
-a failed message goes through `apply_status(..., restart=True)`.
+a failed message goes through `apply_status(..., restart=True)`, and due
+scheduled messages are released in bulk by `release_scheduled` (same
+event and signal per message, one statement for all).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from messaging.models import (
     RANK,
@@ -127,6 +128,45 @@ def apply_status(
             for field in ("status", "error_code", "error_message", "sent_at", "delivered_at", "read_at", "failed_at"):
                 setattr(message, field, getattr(locked, field))
         return event
+
+
+def release_scheduled(now: datetime, limit: int = 10_000) -> list[int]:
+    """Move due scheduled messages to `queued`: one UPDATE and one bulk insert of events, not a
+    transaction per message (a scheduled bulk send falls due all at once). Returns their ids."""
+    with transaction.atomic():
+        ids = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.SCHEDULED, scheduled_at__lte=now)
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        Message.objects.filter(pk__in=ids).update(status=Status.QUEUED, queued_at=now, updated_at=now)
+        events = MessageEvent.objects.bulk_create(
+            MessageEvent(
+                message_id=pk,
+                status=Status.QUEUED,
+                raw_status="scheduled_due",
+                source="sweeper",
+                applied=True,
+                received_at=now,
+            )
+            for pk in ids
+        )
+
+        def notify() -> None:
+            messages = Message.objects.in_bulk(ids)
+            for event in events:
+                message_status_changed.send(
+                    sender=Message,
+                    message=messages[event.message_id],
+                    old_status=Status.SCHEDULED,
+                    new_status=Status.QUEUED,
+                    event=event,
+                )
+
+        transaction.on_commit(notify)
+    return ids
 
 
 def apply_provider_update(
@@ -242,7 +282,3 @@ def _update_from_json(data: dict) -> StatusUpdate:
     if data.get("occurred_at"):
         data["occurred_at"] = datetime.fromisoformat(data["occurred_at"])
     return StatusUpdate(**data)
-
-
-def now() -> datetime:
-    return timezone.now()

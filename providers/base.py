@@ -30,7 +30,6 @@ READ = "read"
 UNDELIVERED = "undelivered"
 FAILED = "failed"
 CANCELED = "canceled"
-NORMALIZED_STATUSES = {QUEUED, SENT, DELIVERED, READ, UNDELIVERED, FAILED, CANCELED}
 
 # The query parameter of a callback URL that carries the account's token, for
 # providers that sign nothing (`ProviderAdapter.callback_token_in_url`).

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.services import SYSTEM
 from messaging import dispatch
-from messaging.models import PENDING, DeliveryAttempt, Message, Status
+from messaging.models import PENDING, DeliveryAttempt, Message, MessageEvent, Status
 from messaging.services import Recipient, SendRequest, accept_messages
 from messaging.status import apply_status
 from providers.sandbox import SandboxAdapter
@@ -234,3 +234,20 @@ def test_a_pause_or_an_opt_out_after_acceptance_stops_the_send(acme, sandbox, co
     assert Message.objects.get(pk=first).error_code == "opted_out"
     assert Message.objects.get(pk=second).error_code == "organization_paused"
     assert set(Message.objects.filter(pk__in=[first, second]).values_list("status", flat=True)) == {Status.REJECTED}
+
+
+def test_releasing_due_scheduled_messages_costs_the_same_queries_for_5_and_50(acme, sandbox):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from messaging.status import release_scheduled
+
+    def release(n):
+        ids = queue(acme, n=n, scheduled_at=timezone.now() + timedelta(hours=1))
+        with CaptureQueriesContext(connection) as queries:
+            assert sorted(release_scheduled(timezone.now() + timedelta(hours=2))) == sorted(ids)
+        assert set(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) == {Status.QUEUED}
+        assert MessageEvent.objects.filter(message_id__in=ids, status=Status.QUEUED, applied=True).count() == n
+        return len(queries)
+
+    assert release(5) == release(50)
