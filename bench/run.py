@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         "SECURE_SSL_REDIRECT": "False",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PUBLIC_BASE_URL": web_url,
+        # The mock provider listens on 127.0.0.1: the outbound guard must let it through.
+        "OUTBOUND_ALLOW_PRIVATE": "True",
         "DATABASE_URL": db_url,
         "REDIS_URL": redis_url,
         "VAR_DIR": str(rundir / "var"),

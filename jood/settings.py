@@ -83,9 +83,11 @@ ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", d
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=120)
 # Queued messages older than this with no retry pending are published again.
 SWEEPER_QUEUED_AGE_SECONDS = env.int("SWEEPER_QUEUED_AGE_SECONDS", default=60)
-# Outgoing customer callbacks to loopback/private addresses: only for tests
-# and local development.
+# Outbound requests (provider APIs, customer callbacks) to loopback/private
+# addresses: only for tests, local development and the bench's mock provider.
+# CALLBACKS_ALLOW_PRIVATE is the old name, still read (jood/outbound.py).
 CALLBACKS_ALLOW_PRIVATE = env("CALLBACKS_ALLOW_PRIVATE")
+OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=CALLBACKS_ALLOW_PRIVATE)
 # Behind a proxy that sets X-Forwarded-Proto/Host, verify Twilio's signature
 # over the URL the provider saw (only when the proxy overwrites those headers).
 WEBHOOKS_TRUST_FORWARDED_HEADERS = env.bool("WEBHOOKS_TRUST_FORWARDED_HEADERS", default=False)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from jood.outbound import UnsafeDestination, validate_url
 from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Template
 from messaging.services import MAX_BULK
 from providers.models import Channel
@@ -141,8 +142,19 @@ class _SendCommon(serializers.Serializer):
     provider_account = serializers.UUIDField(required=False, help_text="Send through this account; default: routing.")
     sender = serializers.CharField(required=False, allow_blank=True, max_length=64)
     scheduled_at = serializers.DateTimeField(required=False, allow_null=True)
-    callback_url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+    callback_url = serializers.URLField(
+        required=False, allow_blank=True, max_length=500, help_text="http(s) on a public host; checked now."
+    )
     metadata = serializers.JSONField(required=False)
+
+    def validate_callback_url(self, value):
+        # The same guard as every outbound request (jood/outbound.py): refused now, not at send time.
+        if value:
+            try:
+                validate_url(value)
+            except UnsafeDestination as exc:
+                raise serializers.ValidationError(str(exc)) from None
+        return value
 
     def validate_metadata(self, value):
         if not isinstance(value, dict):

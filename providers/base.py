@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+
+from jood.outbound import UnsafeDestination, guarded_session
 
 # Normalized statuses an adapter may report (DESIGN.md "Message lifecycle").
 QUEUED = "queued"
@@ -303,13 +304,11 @@ class ProviderAdapter:
         with _sessions_lock:
             session = _sessions.get(key)
             if session is None:
-                session = requests.Session()
-                # No urllib3 retries: the dispatcher retries with backoff kept
-                # in the database, so a retry never blocks a worker.
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
-                session.mount("https://", adapter)
-                session.mount("http://", adapter)
-                session.headers["User-Agent"] = "JoodNotifications/1.0"
+                # Every request goes through the address guard (jood/outbound.py):
+                # `api_base_url` or a credential never reaches a private address.
+                # No urllib3 retries: the dispatcher retries with backoff kept in
+                # the database, so a retry never blocks a worker.
+                session = guarded_session(user_agent="JoodNotifications/1.0", pool_connections=4, pool_maxsize=32)
                 self.prepare_session(session, account)
                 _sessions[key] = session
         return session
@@ -328,6 +327,9 @@ class ProviderAdapter:
         kwargs.setdefault("allow_redirects", False)
         try:
             return self.session(account).request(method, url, **kwargs)
+        except UnsafeDestination as exc:
+            # An operator's api_base_url (or a provider-given URL) pointing inside: never retried.
+            raise ProviderError(f"{self.name}: refused: {exc}", permanent=True, code="unsafe_destination") from None
         except requests.Timeout as exc:
             raise ProviderError(f"{self.name}: timed out", permanent=False, code="timeout") from exc
         except requests.ConnectionError as exc:

@@ -369,7 +369,7 @@ class InfobipAdapter(ProviderAdapter):
         try:
             response = self.request(account, "GET", self.api_url(account, BALANCE_PATH))
         except ProviderError as exc:
-            if exc.permanent:
+            if exc.permanent and exc.code != "unsafe_destination":
                 return HealthResult("bad_credentials", exc.message)
             return HealthResult("unreachable", exc.message)
         if response.status_code == 200:

@@ -16,6 +16,8 @@ class ProviderAccountSerializer(serializers.ModelSerializer):
     credentials_hint = serializers.JSONField(read_only=True)
     callback_url = serializers.CharField(read_only=True)
     allowed_prefixes = serializers.ListField(child=serializers.RegexField(r"^\+\d{1,6}$"), required=False)
+    # An operator's setting: staff set it in the admin. Shown, never taken (see `validate`).
+    api_base_url = serializers.URLField(read_only=True)
 
     class Meta:
         model = ProviderAccount
@@ -52,6 +54,12 @@ class ProviderAccountSerializer(serializers.ModelSerializer):
             self.fields["channel"].read_only = True
 
     def validate(self, data):
+        given = self.initial_data.get("api_base_url") if isinstance(self.initial_data, dict) else None
+        current = self.instance.api_base_url if self.instance is not None else ""
+        if given is not None and (given or "") != current:
+            raise serializers.ValidationError(
+                {"api_base_url": "Set by Jood staff only: the provider's address cannot be changed through the API."}
+            )
         if self.instance is None and "credentials" not in data:
             data["credentials"] = {}
         return data

@@ -16,8 +16,10 @@ no retry waits in the broker as a countdown.
 Before each POST the host is resolved and refused if any address is not a
 public one (loopback, private, link-local, multicast, reserved, unspecified,
 cloud metadata), and the connected socket is checked again, so DNS that
-changes between the check and the connect does not get through either.
-`CALLBACKS_ALLOW_PRIVATE` lifts both checks (tests, local development).
+changes between the check and the connect does not get through either: the
+guard of jood/outbound.py, the same the provider adapters use.
+`OUTBOUND_ALLOW_PRIVATE` (old name `CALLBACKS_ALLOW_PRIVATE`) lifts it (tests,
+local development).
 """
 
 from __future__ import annotations
@@ -25,25 +27,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import random
-import socket
 import time
 import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from jood.outbound import (  # noqa: F401  (re-exported: the callback API's names)
+    UnsafeDestination,
+    allow_private,
+    check_destination,
+    guarded_session,
+    is_forbidden_address,
+    validate_url,
+)
 from messaging.models import Batch, Message
 from messaging.models import InboundMessage as InboundRow
 from providers.base import parse_retry_after
@@ -66,11 +70,6 @@ JITTER = 0.1  # +/- 10 %
 CLAIM_SECONDS = 5 * 60
 TIMEOUT = (5.0, 15.0)  # connect, read
 USER_AGENT = "JoodNotifications-Webhooks/1.0"
-METADATA_ADDRESSES = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
-
-
-class UnsafeDestination(ValueError):
-    """The callback URL points at an address we refuse to call."""
 
 
 # --- signing ---------------------------------------------------------------------
@@ -272,123 +271,16 @@ def send_test_event(endpoint: CallbackEndpoint) -> CallbackDelivery:
     return attempt_delivery(delivery.pk, force=True) or delivery
 
 
-# --- the SSRF guard --------------------------------------------------------------
-def allow_private() -> bool:
-    return bool(getattr(settings, "CALLBACKS_ALLOW_PRIVATE", False))
-
-
-def is_forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True for any address that is not a public unicast one."""
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in ipaddress.ip_network("64:ff9b::/96"):  # NAT64
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None and is_forbidden_address(embedded):
-            return True
-    return (
-        address in METADATA_ADDRESSES
-        or address.is_loopback
-        or address.is_private
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global
-    )
-
-
-def validate_url(url: str) -> None:
-    """Refuse what can be refused without DNS: other schemes, no host, literal non-public IPs, localhost.
-
-    Used where the URL is entered (API); `check_destination` checks again at send time.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise UnsafeDestination("The URL must start with http:// or https://.")
-    host = parts.hostname
-    if not host:
-        raise UnsafeDestination("The URL has no host.")
-    if allow_private():
-        return
-    if host.rstrip(".").lower() == "localhost" or host.rstrip(".").lower().endswith(".localhost"):
-        raise UnsafeDestination("The URL points at this machine (localhost).")
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return
-    if is_forbidden_address(address):
-        raise UnsafeDestination(f"{host} is not a public address.")
-
-
-def check_destination(url: str) -> None:
-    """Resolve the URL's host and refuse it if any address is not public (unless allowed)."""
-    validate_url(url)
-    if allow_private():
-        return
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnsafeDestination(f"Could not resolve {parts.hostname}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if is_forbidden_address(address):
-            raise UnsafeDestination(f"{parts.hostname} resolves to {address}, which is not a public address.")
-
-
-def _check_peer(sock: socket.socket, host: str) -> None:
-    if allow_private():
-        return
-    peer = str(sock.getpeername()[0]).split("%", 1)[0]
-    if is_forbidden_address(ipaddress.ip_address(peer)):
-        sock.close()
-        raise UnsafeDestination(f"{host} connected to {peer}, which is not a public address.")
-
-
-class _GuardedHTTPConnection(HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _check_peer(sock, self.host)
-        return sock
-
-
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _check_peer(sock, self.host)
-        return sock
-
-
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
-
-
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
-
-
-class _GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+# --- the SSRF guard: jood/outbound.py, shared with the provider adapters -----------
+def session() -> requests.Session:
+    """Return the shared session: the address guard, no proxies from the environment, no retries."""
+    global _session
+    if _session is None:
+        _session = guarded_session(user_agent=USER_AGENT, pool_connections=8, pool_maxsize=32)
+    return _session
 
 
 _session: requests.Session | None = None
-
-
-def session() -> requests.Session:
-    """Return the shared session: no proxies from the environment, no retries, the socket guard."""
-    global _session
-    if _session is None:
-        s = requests.Session()
-        s.trust_env = False  # a proxy would hide the address we connect to
-        adapter = _GuardedAdapter(pool_connections=8, pool_maxsize=32, max_retries=0)
-        s.mount("http://", adapter)
-        s.mount("https://", adapter)
-        s.headers["User-Agent"] = USER_AGENT
-        _session = s
-    return _session
 
 
 # --- sending ---------------------------------------------------------------------

@@ -112,6 +112,7 @@ def subprocess_env(**extra) -> dict:
     else:
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
     env["PYTHONPATH"] = str(ROOT)
+    env["OUTBOUND_ALLOW_PRIVATE"] = "True"  # the fake provider listens on 127.0.0.1
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

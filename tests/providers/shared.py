@@ -10,6 +10,7 @@ import socket
 from collections.abc import Callable
 
 import requests
+from django.test import override_settings
 
 from providers.base import AccountConfig, OutboundMessage, ProviderAdapter, ProviderError, WebhookRequest
 
@@ -55,7 +56,7 @@ class TransportErrorChecks:
         self, adapter: ProviderAdapter, account: AccountConfig, message: OutboundMessage
     ) -> None:
         """Send to an account whose base URL is `closed_port_url()`; call it with no HTTP mock active."""
-        with self.assertRaises(ProviderError) as caught:
+        with override_settings(OUTBOUND_ALLOW_PRIVATE=True), self.assertRaises(ProviderError) as caught:
             adapter.send(account, message)
 
         self.assertFalse(caught.exception.permanent)

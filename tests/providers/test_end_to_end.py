@@ -157,6 +157,7 @@ def fake():
 def _setup(settings, tmp_path):
     settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.OUTBOUND_ALLOW_PRIVATE = True  # the fake provider listens on 127.0.0.1
     # Dispatch runs in-process after commit on both backends (with REDIS_URL tasks are not eager).
     with celery_eager(propagate=True):
         yield

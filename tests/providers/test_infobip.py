@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 import responses
-from django.test import SimpleTestCase
+from django.test import SimpleTestCase, override_settings
 
 from providers.base import (
     DELIVERED,
@@ -410,6 +410,7 @@ class InfobipConnectionRefusedTests(TransportErrorChecks, SimpleTestCase):
 
         self.check_a_closed_port_is_retried(InfobipAdapter(), account, make_message())
 
+    @override_settings(OUTBOUND_ALLOW_PRIVATE=True)  # the closed port is on 127.0.0.1
     def test_an_unreachable_host_makes_check_credentials_unreachable(self):
         account = make_account(id="acc_refused", api_base_url=closed_port_url())
 

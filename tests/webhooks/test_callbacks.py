@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
+from jood import outbound
 from messaging.inbound import record_inbound
 from messaging.status import apply_status
 from providers.base import InboundMessage
@@ -240,6 +241,7 @@ def test_a_name_resolving_to_loopback_is_refused_unless_allowed(acme, receiver, 
 def test_the_connected_address_is_checked_too(acme, receiver, monkeypatch):
     """DNS that answers a public address to the check and loopback to the connect is still refused."""
     monkeypatch.setattr(callbacks, "check_destination", lambda url: None)
+    monkeypatch.setattr(outbound, "check_host", lambda host, port: None)  # the resolve-first layer too
     endpoint, _ = services.create_endpoint(acme, receiver.url)
     delivery = callbacks.send_test_event(endpoint)
     assert delivery.state == "failed"
