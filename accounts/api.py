@@ -20,6 +20,7 @@ from accounts.serializers import (
     ApiKeySerializer,
     OrganizationSerializer,
 )
+from jood.api import ApiError
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -121,12 +122,16 @@ class ApiKeyListView(_ApiKeyQuerysetMixin, generics.ListCreateAPIView):
     def create(self, request, *args, **kwargs):
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key, secret = services.create_api_key(
-            organization_of(request),
-            serializer.validated_data["name"],
-            role=serializer.validated_data["role"],
-            actor=services.Actor.from_request(request),
-        )
+        try:
+            key, secret = services.create_api_key(
+                organization_of(request),
+                serializer.validated_data["name"],
+                role=serializer.validated_data["role"],
+                scopes=serializer.validated_data["scopes"],
+                actor=services.Actor.from_request(request),
+            )
+        except services.ScopeError as exc:
+            raise ApiError(400, "validation_error", str(exc), {"scopes": [str(exc)]}) from None
         key.secret = secret  # transient: serialized in this answer only, never saved
         return Response(ApiKeyCreatedSerializer(key).data, status=status.HTTP_201_CREATED)
 

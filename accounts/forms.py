@@ -9,7 +9,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.safestring import mark_safe
 
-from accounts.models import ApiKey, Membership, Role, User
+from accounts.models import SCOPE_PRIVACY, ApiKey, Membership, Role, User
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,24}$")
 
@@ -120,6 +120,27 @@ class ApiKeyForm(forms.Form):
         initial=Role.MEMBER,
         help_text="Viewer reads; member also sends; admin also manages templates, accounts and endpoints.",
     )
+    privacy_scope = forms.BooleanField(
+        required=False,
+        label="Owner-only actions",
+        help_text="An admin key that may also export, pause and delete the organization over the API. "
+        "Only owners can give it; it stops working if you stop being an owner.",
+    )
+
+    def __init__(self, *args, is_owner: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not is_owner:
+            del self.fields["privacy_scope"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("privacy_scope") and data.get("role") != Role.ADMIN:
+            self.add_error("privacy_scope", "Owner-only actions need an admin key.")
+        return data
+
+    @property
+    def scopes(self) -> list[str]:
+        return [SCOPE_PRIVACY] if self.cleaned_data.get("privacy_scope") else []
 
 
 # --- team --------------------------------------------------------------------------------------

@@ -137,6 +137,10 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+SCOPE_PRIVACY = "privacy"
+API_KEY_SCOPES = (SCOPE_PRIVACY,)
+
+
 class ApiKey(models.Model):
     """An organization's API key. Only a hash of the secret is stored."""
 
@@ -152,6 +156,9 @@ class ApiKey(models.Model):
         help_text="What the key may do: viewer reads, member sends, admin also manages settings.",
     )
     created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Extra rights beyond the role. "privacy": the owner-only actions (export, pause,
+    # deletion); only an owner can give it, in the portal (accounts/permissions.py OwnerAction).
+    scopes = models.JSONField(default=list, blank=True, help_text='Extra rights: "privacy" (owner-only actions).')
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)

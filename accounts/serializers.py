@@ -31,6 +31,7 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "name",
             "prefix",
             "role",
+            "scopes",
             "active",
             "created_at",
             "created_by",
@@ -47,6 +48,13 @@ class ApiKeyCreateSerializer(serializers.Serializer):
         choices=ApiKey._meta.get_field("role").choices,
         default=Role.MEMBER.value,
         help_text="viewer reads, member sends, admin also manages keys and settings.",
+    )
+    scopes = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        default=list,
+        help_text='Extra rights. "privacy" (export, pause, delete the organization) is given only by an owner in '
+        "the portal, never through the API.",
     )
 
 

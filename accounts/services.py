@@ -14,7 +14,17 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import AccessLog, ApiKey, Membership, Organization, Role, User, hash_key
+from accounts.models import (
+    API_KEY_SCOPES,
+    SCOPE_PRIVACY,
+    AccessLog,
+    ApiKey,
+    Membership,
+    Organization,
+    Role,
+    User,
+    hash_key,
+)
 
 
 @dataclass(frozen=True)
@@ -95,11 +105,40 @@ def create_organization(owner: User, name: str, actor: Actor = SYSTEM) -> Organi
     return organization
 
 
+class ScopeError(ValueError):
+    """A scope the acting person may not give (the message says why)."""
+
+
+def check_scopes(organization: Organization, role: str, scopes: list[str], actor: Actor) -> list[str]:
+    """Return the scopes, or raise ScopeError: "privacy" only on an admin key, given by an owner in person."""
+    scopes = sorted(set(scopes or []))
+    unknown = [s for s in scopes if s not in API_KEY_SCOPES]
+    if unknown:
+        raise ScopeError(f"Unknown scope: {', '.join(unknown)}.")
+    if SCOPE_PRIVACY in scopes:
+        if role != Role.ADMIN:
+            raise ScopeError("The privacy scope is for admin keys only.")
+        is_owner = (
+            actor.user is not None
+            and actor.api_key is None
+            and Membership.objects.filter(user=actor.user, organization=organization, role=Role.OWNER).exists()
+        )
+        if not is_owner:
+            raise ScopeError("Only an owner, signed in to the portal, can give a key the privacy scope.")
+    return scopes
+
+
 @transaction.atomic
 def create_api_key(
-    organization: Organization, name: str, *, role: str = Role.MEMBER, actor: Actor = SYSTEM
+    organization: Organization,
+    name: str,
+    *,
+    role: str = Role.MEMBER,
+    scopes: list[str] | None = None,
+    actor: Actor = SYSTEM,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with its secret, which is never stored nor shown again."""
+    scopes = check_scopes(organization, role, scopes or [], actor)
     secret = ApiKey.generate_secret()
     key = ApiKey.objects.create(
         organization=organization,
@@ -107,9 +146,11 @@ def create_api_key(
         role=role,
         prefix=secret[:12],
         hashed_key=hash_key(secret),
+        scopes=scopes,
         created_by=actor.user,
     )
-    record_access(AccessLog.Action.KEY_CREATED, actor, organization=organization, key=key.prefix, name=name)
+    extra = {"scopes": scopes} if scopes else {}
+    record_access(AccessLog.Action.KEY_CREATED, actor, organization=organization, key=key.prefix, name=name, **extra)
     return key, secret
 
 

@@ -14,9 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import forms, services
 from accounts.models import AccessLog, ApiKey, Membership, Role, User
-from jood.portal import SESSION_KEY, CheapPage, get_for_org, memberships_of, portal_view
-
-NEW_KEY_SESSION = "portal_new_api_key"
+from jood.portal import SESSION_KEY, CheapPage, get_for_org, memberships_of, one_time_secret, portal_view
 
 
 # --- sign up, log in, password reset --------------------------------------------------------
@@ -102,33 +100,29 @@ def no_organization(request):
 # --- API keys -------------------------------------------------------------------------------------
 @portal_view(section="api-keys", write_role=Role.ADMIN)
 def api_keys(request):
-    form = forms.ApiKeyForm(request.POST or None)
+    form = forms.ApiKeyForm(request.POST or None, is_owner=request.membership.has_role(Role.OWNER))
     if request.method == "POST" and form.is_valid():
-        key, secret = services.create_api_key(
-            request.organization,
-            form.cleaned_data["name"],
-            role=form.cleaned_data["role"],
-            actor=services.Actor.from_request(request),
-        )
-        # Carried to the next page only, then gone: the secret is never stored.
-        request.session[NEW_KEY_SESSION] = {
-            "organization": request.organization.pk,
-            "key": str(key.public_id),
-            "secret": secret,
-        }
-        return redirect("portal-api-key-created")
+        try:
+            key, secret = services.create_api_key(
+                request.organization,
+                form.cleaned_data["name"],
+                role=form.cleaned_data["role"],
+                scopes=form.scopes,
+                actor=services.Actor.from_request(request),
+            )
+        except services.ScopeError as exc:
+            form.add_error(None, str(exc))
+        else:
+            # Shown in this response only: the secret is never stored, not even in the session.
+            return one_time_secret(request, "accounts/api_key_created.html", {"key": key, "secret": secret})
     keys = ApiKey.objects.filter(organization=request.organization).select_related("created_by")
     return render(request, "accounts/api_keys.html", {"form": form, "keys": keys})
 
 
 @portal_view(min_role=Role.ADMIN, section="api-keys")
 def api_key_created(request):
-    shown = request.session.pop(NEW_KEY_SESSION, None)
-    key = secret = None
-    if shown and shown.get("organization") == request.organization.pk:
-        key = ApiKey.objects.filter(organization=request.organization, public_id=shown["key"]).first()
-        secret = shown["secret"] if key else None
-    return render(request, "accounts/api_key_created.html", {"key": key, "secret": secret})
+    """Where the page used to be: the secret was shown in the answer to the form, and is gone."""
+    return render(request, "accounts/api_key_created.html", {"key": None, "secret": None})
 
 
 @require_POST

@@ -177,3 +177,18 @@ def query_without_page(request) -> str:
     params = request.GET.copy()
     params.pop("page", None)
     return params.urlencode()
+
+
+def one_time_secret(request, template: str, context: dict):
+    """Render the page that shows a new secret once, in the answer to the form that created it.
+
+    Never stored (not in the session, not in a cache) and never cached by the browser or a proxy: the
+    secret exists only in this response. A reload asks to resubmit the form, which makes a new one.
+    """
+    from django.shortcuts import render
+    from django.utils.cache import add_never_cache_headers
+
+    response = render(request, template, context)
+    add_never_cache_headers(response)
+    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+    return response

@@ -1,9 +1,11 @@
 """Privacy rights over the API: data export, pausing, deleting the organization.
 
-Exporting and deleting are an owner's rights. API keys never have the owner
-role, so these endpoints take an **admin** key (for every method, reads
-included); deletion also needs `{"confirm": "<organization name>"}`. An
-export of another organization answers 404.
+Exporting, pausing and deleting are an owner's rights. An API key is not a
+person, so every endpoint here (every method, reads included) takes only an
+admin key that an owner created with the `privacy` scope in the portal, while
+that owner is still an owner (`accounts.permissions.OwnerAction`, the one rule);
+deletion also needs `{"confirm": "<organization name>"}`. An export of another
+organization answers 404.
 """
 
 from __future__ import annotations
@@ -11,26 +13,18 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from rest_framework import generics, permissions, serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import ROLE_RANK, ApiKey, Role
-from accounts.permissions import organization_of
+from accounts.permissions import OwnerAction, organization_of
 from accounts.services import Actor
 from jood.api import ApiError
 from retention import services
 from retention.models import DataExport
 
-
-class IsOrganizationAdminKey(permissions.BasePermission):
-    """Admin keys only, for reads too: these endpoints carry the whole organization's data."""
-
-    message = "This needs an admin API key."
-
-    def has_permission(self, request, view) -> bool:
-        key = request.auth
-        return isinstance(key, ApiKey) and ROLE_RANK[Role(key.role)] >= ROLE_RANK[Role.ADMIN]
+# The one rule of owner-only actions; tests/accounts/test_owner_actions.py walks every route here.
+IsOrganizationAdminKey = OwnerAction
 
 
 class DataExportSerializer(serializers.ModelSerializer):
@@ -63,13 +57,13 @@ class DeletionRequestSerializer(serializers.Serializer):
 
 
 class _PrivacyView(APIView):
-    permission_classes = [IsOrganizationAdminKey]
+    permission_classes = [OwnerAction]
 
 
 class ExportListView(generics.ListAPIView):
     """The organization's exports, newest first."""
 
-    permission_classes = [IsOrganizationAdminKey]
+    permission_classes = [OwnerAction]
     serializer_class = DataExportSerializer
 
     def get_queryset(self):
@@ -82,7 +76,7 @@ class ExportListView(generics.ListAPIView):
     @extend_schema(
         summary="Request a data export",
         description=(
-            "Needs an admin key. Builds a zip of JSON files (organization, members, templates, messages within "
+            "Needs a privacy-scoped key. Builds a zip of JSON files (organization, members, templates, messages within "
             "retention with their events, opt-outs, callback endpoints and provider accounts without secrets, "
             "API keys without hashes, ...). Poll `GET /api/v1/exports/{id}`; when `state` is `ready`, download it "
             "once within 24 hours. A request while an export is still being built returns that export."
@@ -137,7 +131,8 @@ class PauseView(_PrivacyView):
     @extend_schema(
         summary="Pause sending (restrict processing)",
         description=(
-            "Needs an admin key. New messages are answered with status `rejected` and error `organization_paused`; "
+            "Needs a privacy-scoped key. New messages are answered with status `rejected` and error "
+            "`organization_paused`; "
             "messages still scheduled or queued become `rejected` with the same code. Messages a worker is sending "
             "at that moment finish. Undo with `POST /api/v1/organization/resume`."
         ),
@@ -154,7 +149,7 @@ class PauseView(_PrivacyView):
 class ResumeView(_PrivacyView):
     @extend_schema(
         summary="Resume sending",
-        description="Needs an admin key. Not possible once the organization's deletion was requested (409).",
+        description="Needs a privacy-scoped key. Not possible once the organization's deletion was requested (409).",
         tags=["privacy"],
         request=None,
         responses={200: OrganizationStateSerializer},
@@ -172,7 +167,7 @@ class DeleteView(_PrivacyView):
     @extend_schema(
         summary="Delete the organization",
         description=(
-            'Needs an admin key and `{"confirm": "<organization name>"}`. At once: every provider credential '
+            'Needs a privacy-scoped key and `{"confirm": "<organization name>"}`. At once: every provider credential '
             "is erased, every API key revoked (this one included), sending stops and waiting messages are "
             "canceled. Everything else is erased after the grace period (`deletion_scheduled_for`, 7 days); "
             "until then Jood staff can stop it, but erased credentials and revoked keys do not come back."

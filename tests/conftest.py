@@ -3,7 +3,8 @@
 Two organizations, `acme` and `globex`; acme's people by role (`owner`,
 `admin_user`, `member`, `viewer`) and `globex_owner`; and API clients that
 authenticate with a key of a given role: `acme_api` (member), `acme_admin_api`,
-`acme_viewer_api` and `globex_api` (member). Each client carries its key and
+`acme_viewer_api`, `acme_privacy_api` (admin, with the owner-given `privacy`
+scope) and `globex_api` (member). Each client carries its key and
 secret as `client.key` and `client.secret`.
 
 Users have no usable password; use `login(user)` for a logged-in Client, or
@@ -49,6 +50,22 @@ def make_user(email: str, organization: Organization | None = None, role: str = 
 def make_api_client(organization: Organization, role: str = Role.MEMBER) -> APIClient:
     """Return an APIClient sending `Authorization: Token <secret>` of a new key with `role`."""
     key, secret = services.create_api_key(organization, f"{organization.name} {role} key", role=role)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
+    client.key = key
+    client.secret = secret
+    return client
+
+
+def make_privacy_api_client(organization: Organization, owner: User) -> APIClient:
+    """Return an APIClient with an admin key that `owner` gave the `privacy` scope (owner-only actions)."""
+    key, secret = services.create_api_key(
+        organization,
+        f"{organization.name} privacy key",
+        role=Role.ADMIN,
+        scopes=["privacy"],
+        actor=services.Actor(user=owner),
+    )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
     client.key = key
@@ -147,6 +164,12 @@ def acme_admin_api(acme) -> APIClient:
 @pytest.fixture
 def acme_viewer_api(acme) -> APIClient:
     return make_api_client(acme, Role.VIEWER)
+
+
+@pytest.fixture
+def acme_privacy_api(acme, owner) -> APIClient:
+    """An admin key of acme that its owner gave the `privacy` scope: the only key the privacy API answers."""
+    return make_privacy_api_client(acme, owner)
 
 
 @pytest.fixture

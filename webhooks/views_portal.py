@@ -11,13 +11,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.services import Actor
-from jood.portal import CheapPage, get_for_org, portal_view
+from jood.portal import CheapPage, get_for_org, one_time_secret, portal_view
 from webhooks import callbacks, services
 from webhooks.forms import EVENT_LABELS, CallbackEndpointForm
 from webhooks.models import CallbackAttempt, CallbackDelivery, CallbackEndpoint
 
 MAX_ENDPOINTS = 20
-NEW_SECRET_SESSION = "portal_new_callback_secret"
 
 
 @portal_view(section="callbacks", write_role=Role.ADMIN)
@@ -54,18 +53,16 @@ def endpoint_create(request):
                 is_active=data["is_active"],
                 actor=Actor.from_request(request),
             )
-            # Carried to the next page only: shown once.
-            request.session[NEW_SECRET_SESSION] = {"endpoint": str(endpoint.public_id), "secret": secret}
-            return redirect("portal-callback-created", public_id=endpoint.public_id)
+            # Shown in this response only: never stored, not even in the session.
+            return one_time_secret(request, "webhooks/endpoint_created.html", {"endpoint": endpoint, "secret": secret})
     return render(request, "webhooks/endpoint_form.html", {"form": form, "endpoint": None})
 
 
 @portal_view(min_role=Role.ADMIN, section="callbacks")
 def endpoint_created(request, public_id):
+    """The secret was shown in the answer that created (or rotated) it; here it is gone."""
     endpoint = get_for_org(request, CallbackEndpoint, public_id=public_id)
-    shown = request.session.pop(NEW_SECRET_SESSION, None)
-    secret = shown["secret"] if shown and shown.get("endpoint") == str(endpoint.public_id) else None
-    return render(request, "webhooks/endpoint_created.html", {"endpoint": endpoint, "secret": secret})
+    return render(request, "webhooks/endpoint_created.html", {"endpoint": endpoint, "secret": None})
 
 
 @portal_view(min_role=Role.ADMIN, section="callbacks")

@@ -156,20 +156,20 @@ def test_resuming_is_refused_while_a_deletion_is_pending(acme, owner):
         services.resume_organization(acme, services.Actor(user=owner))
 
 
-def test_the_api_deletes_with_an_admin_key_and_the_name(acme, account, acme_admin_api):
-    response = acme_admin_api.post("/api/v1/organization/delete", {"confirm": "Globex"}, format="json")
+def test_the_api_deletes_with_an_admin_key_and_the_name(acme, account, acme_privacy_api):
+    response = acme_privacy_api.post("/api/v1/organization/delete", {"confirm": "Globex"}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "confirmation_mismatch"
-    assert acme_admin_api.post("/api/v1/organization/delete", {}, format="json").status_code == 400
+    assert acme_privacy_api.post("/api/v1/organization/delete", {}, format="json").status_code == 400
     acme.refresh_from_db()
     assert acme.deletion_requested_at is None
 
-    response = acme_admin_api.post("/api/v1/organization/delete", {"confirm": "Acme Corp"}, format="json")
+    response = acme_privacy_api.post("/api/v1/organization/delete", {"confirm": "Acme Corp"}, format="json")
     assert response.status_code == 202, response.content
     assert response.json()["deletion_scheduled_for"]
     assert raw_credentials(acme) == [None]
     # The key that asked is revoked with the others.
-    assert acme_admin_api.get("/api/v1/organization").status_code == 401
+    assert acme_privacy_api.get("/api/v1/organization").status_code == 401
 
 
 def test_a_member_key_cannot_delete(acme, acme_api):

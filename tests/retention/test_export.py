@@ -16,7 +16,7 @@ from messaging.models import MessageEvent, OptOut, Template
 from retention import services
 from retention.export import FILES
 from retention.models import DataExport
-from tests.conftest import make_account, make_api_client
+from tests.conftest import make_account, make_api_client, make_privacy_api_client
 from tests.retention.conftest import OLD, make_message
 from webhooks.models import CallbackEndpoint
 
@@ -165,40 +165,40 @@ def test_a_build_runs_once(acme, owner, django_capture_on_commit_callbacks):
 # --- API ---------------------------------------------------------------------------------
 
 
-def test_the_api_exports_once_with_an_admin_key(acme, data, acme_admin_api, django_capture_on_commit_callbacks):
+def test_the_api_exports_once_with_an_admin_key(acme, data, acme_privacy_api, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = acme_admin_api.post("/api/v1/exports")
+        response = acme_privacy_api.post("/api/v1/exports")
     assert response.status_code == 202, response.content
     export_id = response.json()["id"]
 
-    detail = acme_admin_api.get(f"/api/v1/exports/{export_id}").json()
+    detail = acme_privacy_api.get(f"/api/v1/exports/{export_id}").json()
     assert detail["state"] == "ready"
     assert detail["download_url"].endswith(f"/api/v1/exports/{export_id}/download")
 
-    first = acme_admin_api.get(f"/api/v1/exports/{export_id}/download")
+    first = acme_privacy_api.get(f"/api/v1/exports/{export_id}/download")
     assert first.status_code == 200
     assert first["Content-Type"] == "application/zip"
     assert "attachment" in first["Content-Disposition"]
     assert "messages.json" in read_zip(b"".join(first.streaming_content))
 
-    second = acme_admin_api.get(f"/api/v1/exports/{export_id}/download")
+    second = acme_privacy_api.get(f"/api/v1/exports/{export_id}/download")
     assert second.status_code == 410
     assert second.json()["error"]["code"] == "export_gone"
-    assert acme_admin_api.get(f"/api/v1/exports/{export_id}").json()["state"] == "downloaded"
+    assert acme_privacy_api.get(f"/api/v1/exports/{export_id}").json()["state"] == "downloaded"
     log = AccessLog.objects.get(action="export_downloaded")
-    assert log.api_key == acme_admin_api.key
+    assert log.api_key == acme_privacy_api.key
 
 
-def test_an_expired_export_is_gone(acme, owner, acme_admin_api, django_capture_on_commit_callbacks):
+def test_an_expired_export_is_gone(acme, owner, acme_privacy_api, django_capture_on_commit_callbacks):
     export = build(acme, owner, django_capture_on_commit_callbacks)
     DataExport.objects.filter(pk=export.pk).update(expires_at=export.ready_at - timedelta(seconds=1))
-    response = acme_admin_api.get(f"/api/v1/exports/{export.public_id}/download")
+    response = acme_privacy_api.get(f"/api/v1/exports/{export.public_id}/download")
     assert response.status_code == 410
 
 
-def test_a_pending_export_is_not_ready(acme, owner, acme_admin_api):
+def test_a_pending_export_is_not_ready(acme, owner, acme_privacy_api):
     export = services.request_export(acme, services.Actor(user=owner))
-    response = acme_admin_api.get(f"/api/v1/exports/{export.public_id}/download")
+    response = acme_privacy_api.get(f"/api/v1/exports/{export.public_id}/download")
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "export_not_ready"
 
@@ -215,9 +215,11 @@ def test_keys_below_admin_cannot_export(acme, owner, role, django_capture_on_com
     assert export.state == DataExport.State.READY
 
 
-def test_another_organizations_export_is_not_found(acme, globex, owner, django_capture_on_commit_callbacks):
+def test_another_organizations_export_is_not_found(
+    acme, globex, owner, globex_owner, django_capture_on_commit_callbacks
+):
     export = build(acme, owner, django_capture_on_commit_callbacks)
-    globex_admin = make_api_client(globex, Role.ADMIN)
+    globex_admin = make_privacy_api_client(globex, globex_owner)
     assert globex_admin.get(f"/api/v1/exports/{export.public_id}").status_code == 404
     assert globex_admin.get(f"/api/v1/exports/{export.public_id}/download").status_code == 404
     assert globex_admin.get("/api/v1/exports").json()["results"] == []

@@ -93,14 +93,14 @@ def test_a_send_that_raced_the_pause_is_rejected_by_the_hourly_task(acme, sandbo
     assert Message.objects.get(pk=pk).status == Status.REJECTED
 
 
-def test_the_api_pauses_and_resumes_with_an_admin_key(acme, sandbox, acme_admin_api, acme_api):
-    response = acme_admin_api.post("/api/v1/organization/pause")
+def test_the_api_pauses_and_resumes_with_an_admin_key(acme, sandbox, acme_privacy_api, acme_api):
+    response = acme_privacy_api.post("/api/v1/organization/pause")
     assert response.status_code == 200, response.content
     assert response.json()["paused"] is True
     assert send(acme_api).json()["status"] == "rejected"
-    assert AccessLog.objects.get(action="paused").api_key == acme_admin_api.key
+    assert AccessLog.objects.get(action="paused").api_key == acme_privacy_api.key
 
-    response = acme_admin_api.post("/api/v1/organization/resume")
+    response = acme_privacy_api.post("/api/v1/organization/resume")
     assert response.json()["paused"] is False
 
 
@@ -132,7 +132,7 @@ def make_member_client(user):
     return client
 
 
-def test_other_keys_of_the_organization_still_read_while_paused(acme, sandbox, acme_admin_api):
-    acme_admin_api.post("/api/v1/organization/pause")
+def test_other_keys_of_the_organization_still_read_while_paused(acme, sandbox, acme_privacy_api):
+    acme_privacy_api.post("/api/v1/organization/pause")
     viewer = make_api_client(acme, Role.VIEWER)
     assert viewer.get("/api/v1/messages").status_code == 200
