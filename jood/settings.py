@@ -88,6 +88,9 @@ SWEEPER_QUEUED_AGE_SECONDS = env.int("SWEEPER_QUEUED_AGE_SECONDS", default=60)
 # CALLBACKS_ALLOW_PRIVATE is the old name, still read (jood/outbound.py).
 CALLBACKS_ALLOW_PRIVATE = env("CALLBACKS_ALLOW_PRIVATE")
 OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=CALLBACKS_ALLOW_PRIVATE)
+# After a rotation, the old webhook token (Infobip/Unifonic `?t=`) and the old
+# callback signing secret stay valid this long (callbacks are signed with both).
+SECRET_ROTATION_GRACE_HOURS = env.int("SECRET_ROTATION_GRACE_HOURS", default=24)
 # Behind a proxy that sets X-Forwarded-Proto/Host, verify Twilio's signature
 # over the URL the provider saw (only when the proxy overwrites those headers).
 WEBHOOKS_TRUST_FORWARDED_HEADERS = env.bool("WEBHOOKS_TRUST_FORWARDED_HEADERS", default=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 
@@ -82,11 +83,12 @@ class ProviderAccountAdmin(PublicIdSearchMixin, OperateMixin, ContentMixin, admi
     search_fields = ["label", "organization__name", "default_sender"]
     search_help_text = "A label, an organization's name, a sender, or an account id (exact)."
     # Never in any form, whatever the fieldsets say.
-    exclude = ["credentials", "webhook_secret"]
+    exclude = ["credentials", "webhook_secret", "previous_webhook_secret"]
     fieldsets = [
         (None, {"fields": ["label", "public_id", "organization", "provider", "channel", "is_active"]}),
         ("Credentials", {"fields": ["credentials_display"], "description": "Write-only: only masked hints exist."}),
         ("Health", {"fields": ["health_status", "health_detail", "health_checked_at"]}),
+        ("Webhook token", {"fields": ["webhook_secret_rotated_at"]}),
         (
             "Sending",
             {"fields": ["default_sender", "priority", "allowed_prefixes", "messages_per_second", "max_attempts"]},
@@ -104,11 +106,12 @@ class ProviderAccountAdmin(PublicIdSearchMixin, OperateMixin, ContentMixin, admi
         "health_status",
         "health_detail",
         "health_checked_at",
+        "webhook_secret_rotated_at",
         "created_at",
         "updated_at",
     ]
     # messaging/admin.py adds "sync_templates" (the template sync lives in messaging, above providers).
-    actions = ["test_credentials", "disable", "enable"]
+    actions = ["test_credentials", "disable", "enable", "rotate_webhook_token"]
     content = {"credentials_display": "credentials_hidden"}
 
     def has_add_permission(self, request) -> bool:
@@ -182,3 +185,23 @@ class ProviderAccountAdmin(PublicIdSearchMixin, OperateMixin, ContentMixin, admi
     @admin.action(description="Enable the selected accounts", permissions=["operate"])
     def enable(self, request, queryset) -> None:
         self._set_active(request, queryset, True)
+
+    @admin.action(
+        description="Rotate the webhook token (the old one works for SECRET_ROTATION_GRACE_HOURS)",
+        permissions=["operate"],
+    )
+    def rotate_webhook_token(self, request, queryset) -> None:
+        actor = Actor.from_request(request)
+        rotated = []
+        for account in queryset.select_related("organization"):
+            services.rotate_webhook_secret(account, actor=actor)
+            rotated.append(account)
+        log_changes(self, request, rotated, "Rotated the webhook token from the console.")
+        hours = settings.SECRET_ROTATION_GRACE_HOURS
+        self.message_user(
+            request,
+            f"Rotated the webhook token of {plural(len(rotated), 'provider account')}; the old token is accepted "
+            f"for {hours} hours. Where the customer pasted the callback URL in the provider's console, they paste "
+            "the new one.",
+            messages.SUCCESS,
+        )

@@ -92,3 +92,24 @@ class ProviderAccountCheck(APIView):
         )
         result = services.check_account(account)
         return Response({"status": result.status, "ok": result.ok, "detail": result.detail}, status=status.HTTP_200_OK)
+
+
+class ProviderAccountRotateWebhookToken(APIView):
+    permission_classes = [IsOrganizationAdmin]
+
+    @extend_schema(
+        summary="Rotate the webhook token",
+        description=(
+            "Needs an admin key. Gives the account a new `?t=` token (Infobip, Unifonic; the sandbox's signing "
+            "key). The old one keeps working for 24 hours (`previous_token_valid_until`): paste the new "
+            "`callback_url` where you pasted the old one before then."
+        ),
+        request=None,
+        responses={200: ProviderAccountSerializer},
+    )
+    def post(self, request, public_id):
+        account = generics.get_object_or_404(
+            ProviderAccount, organization=organization_of(request), public_id=public_id
+        )
+        services.rotate_webhook_secret(account, actor=Actor.from_request(request))
+        return Response(ProviderAccountSerializer(account, context={"request": request}).data)

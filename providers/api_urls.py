@@ -10,4 +10,9 @@ urlpatterns = [
         api.ProviderAccountCheck.as_view(),
         name="api-provider-account-check",
     ),
+    path(
+        "provider-accounts/<uuid:public_id>/rotate-webhook-token",
+        api.ProviderAccountRotateWebhookToken.as_view(),
+        name="api-provider-account-rotate-webhook-token",
+    ),
 ]

@@ -49,10 +49,16 @@ class AccountConfig:
     api_base_url: str = ""  # empty: the adapter's public default
     callback_url: str = ""  # PUBLIC_BASE_URL + /webhooks/<provider>/<id>/ (+ ?t=token)
     webhook_secret: str = ""  # per-account token (Infobip, Unifonic, sandbox)
+    # Tokens before a rotation, still accepted for a grace period (verify only; never sent or signed with).
+    previous_webhook_secrets: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)  # per-provider options (sandbox rates)
 
     def base_url(self, default: str) -> str:
         return (self.api_base_url or default).rstrip("/")
+
+    def webhook_secrets(self) -> list[str]:
+        """Every token a callback may carry now: the current one, then those in their grace period."""
+        return [s for s in (self.webhook_secret, *self.previous_webhook_secrets) if s]
 
 
 @dataclass(frozen=True)

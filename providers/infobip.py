@@ -305,8 +305,9 @@ class InfobipAdapter(ProviderAdapter):
         """
         if not account.webhook_secret:
             return False
+        secrets = account.webhook_secrets()  # the current token and, after a rotation, the old one for a while
         candidates = [request.query_value(CALLBACK_TOKEN_PARAM), basic_password(request.header("authorization"))]
-        return any(candidate and constant_time_in(candidate, [account.webhook_secret]) for candidate in candidates)
+        return any(candidate and constant_time_in(candidate, secrets) for candidate in candidates)
 
     def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
         """Return one StatusUpdate per element of the batched `results[]` (§4)."""

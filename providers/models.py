@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
 
 from accounts.models import Organization
@@ -58,6 +60,9 @@ class ProviderAccount(models.Model):
     api_base_url = models.URLField(blank=True, help_text="Empty: the provider's public default.")
     # The token in the callback URL (Infobip, Unifonic) or the HMAC key (sandbox).
     webhook_secret = EncryptedCharField(max_length=100, default=new_webhook_secret)
+    # The token before the last rotation: still accepted for SECRET_ROTATION_GRACE_HOURS after it.
+    previous_webhook_secret = EncryptedCharField(max_length=100, blank=True, default="")
+    webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True)
     settings = models.JSONField(default=dict, blank=True, help_text="Provider options (sandbox: rates, latency).")
     max_attempts = models.PositiveSmallIntegerField(default=3, help_text="Tries on this account before failing over.")
     is_active = models.BooleanField(default=True)
@@ -94,11 +99,32 @@ class ProviderAccount(models.Model):
 
     @property
     def callback_url(self) -> str:
-        """The address to paste into the provider's console (and sent per message where taken)."""
-        url = f"{settings.PUBLIC_BASE_URL}/webhooks/{self.provider}/{self.public_id}/"
+        """The address to paste into the provider's console (and sent per message where taken).
+
+        Carries the account's token (`?t=`) where the provider signs nothing: shown to admins only
+        (`public_callback_url` is the same without it).
+        """
+        url = self.public_callback_url
         if self.adapter.callback_token_in_url:
             url += f"?{CALLBACK_TOKEN_PARAM}={self.webhook_secret}"
         return url
+
+    @property
+    def public_callback_url(self) -> str:
+        """The callback URL without any token: what viewers and members may see."""
+        return f"{settings.PUBLIC_BASE_URL}/webhooks/{self.provider}/{self.public_id}/"
+
+    @property
+    def previous_token_valid_until(self):
+        """Until when the token before the last rotation is still accepted (None: no such token)."""
+        if not self.previous_webhook_secret or self.webhook_secret_rotated_at is None:
+            return None
+        return self.webhook_secret_rotated_at + timedelta(hours=settings.SECRET_ROTATION_GRACE_HOURS)
+
+    def previous_webhook_secrets(self) -> tuple[str, ...]:
+        """The older tokens still accepted now (the one before the last rotation, within its grace period)."""
+        until = self.previous_token_valid_until
+        return (self.previous_webhook_secret,) if until is not None and timezone.now() < until else ()
 
     def to_config(self) -> AccountConfig:
         return AccountConfig(
@@ -110,6 +136,7 @@ class ProviderAccount(models.Model):
             api_base_url=self.api_base_url,
             callback_url=self.callback_url,
             webhook_secret=self.webhook_secret,
+            previous_webhook_secrets=self.previous_webhook_secrets(),
             settings=dict(self.settings or {}),
         )
 

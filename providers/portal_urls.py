@@ -11,5 +11,6 @@ urlpatterns = [
     path("providers/<uuid:public_id>/edit/", views.edit, name="portal-provider-edit"),
     path("providers/<uuid:public_id>/check/", views.check, name="portal-provider-check"),
     path("providers/<uuid:public_id>/active/", views.toggle, name="portal-provider-toggle"),
+    path("providers/<uuid:public_id>/rotate-token/", views.rotate_token, name="portal-provider-rotate-token"),
     path("providers/<uuid:public_id>/delete/", views.delete, name="portal-provider-delete"),
 ]

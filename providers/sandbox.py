@@ -105,7 +105,7 @@ class SandboxAdapter(ProviderAdapter):
         given = request.header(SIGNATURE_HEADER)
         if not given or not account.webhook_secret:
             return False
-        return hmac.compare_digest(given, sign(account.webhook_secret, request.body))
+        return any(hmac.compare_digest(given, sign(secret, request.body)) for secret in account.webhook_secrets())
 
     def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
         data = json.loads(request.body)

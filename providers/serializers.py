@@ -6,6 +6,17 @@ from providers.base import provider_names
 from providers.models import Channel, ProviderAccount
 
 
+def shows_webhook_tokens(request) -> bool:
+    """True when the request's key (or member) is an admin: the only ones who see webhook tokens."""
+    from accounts.models import ROLE_RANK, ApiKey, Role
+
+    key = getattr(request, "auth", None) if request is not None else None
+    if isinstance(key, ApiKey):
+        return ROLE_RANK[Role(key.role)] >= ROLE_RANK[Role.ADMIN]
+    membership = getattr(request, "membership", None)
+    return bool(membership is not None and membership.has_role(Role.ADMIN))
+
+
 class ProviderAccountSerializer(serializers.ModelSerializer):
     """Credentials are write-only: the answer carries only masked hints."""
 
@@ -14,7 +25,12 @@ class ProviderAccountSerializer(serializers.ModelSerializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     credentials = serializers.DictField(child=serializers.CharField(allow_blank=True), write_only=True, required=False)
     credentials_hint = serializers.JSONField(read_only=True)
-    callback_url = serializers.CharField(read_only=True)
+    callback_url = serializers.SerializerMethodField(
+        help_text="Where the provider posts its reports. With the `?t=` token (Infobip, Unifonic) for admin keys only."
+    )
+    previous_token_valid_until = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="After a token rotation: until when the old token is accepted."
+    )
     allowed_prefixes = serializers.ListField(child=serializers.RegexField(r"^\+\d{1,6}$"), required=False)
     # An operator's setting: staff set it in the admin. Shown, never taken (see `validate`).
     api_base_url = serializers.URLField(read_only=True)
@@ -37,6 +53,7 @@ class ProviderAccountSerializer(serializers.ModelSerializer):
             "settings",
             "is_active",
             "callback_url",
+            "previous_token_valid_until",
             "health_status",
             "health_detail",
             "health_checked_at",
@@ -63,6 +80,12 @@ class ProviderAccountSerializer(serializers.ModelSerializer):
         if self.instance is None and "credentials" not in data:
             data["credentials"] = {}
         return data
+
+    def get_callback_url(self, account: ProviderAccount) -> str:
+        # The token in the URL lets whoever holds it post delivery reports: admins only.
+        if shows_webhook_tokens(self.context.get("request")):
+            return account.callback_url
+        return account.public_callback_url
 
     def validate_settings(self, value):
         if not isinstance(value, dict):

@@ -91,6 +91,33 @@ def check_account(account: ProviderAccount) -> HealthResult:
     return result
 
 
+@transaction.atomic
+def rotate_webhook_secret(account: ProviderAccount, *, actor: Actor = SYSTEM) -> ProviderAccount:
+    """Give the account a new webhook token; the current one stays accepted for SECRET_ROTATION_GRACE_HOURS.
+
+    Where the token is pasted in the provider's console (Infobip Subscriptions, Unifonic's account
+    webhook), paste the new callback URL within the grace period. Per-message callback URLs carry the
+    new token from the next send on.
+    """
+    from providers.models import new_webhook_secret
+
+    locked = ProviderAccount.objects.select_for_update().get(pk=account.pk)
+    locked.previous_webhook_secret = locked.webhook_secret
+    locked.webhook_secret = new_webhook_secret()
+    locked.webhook_secret_rotated_at = timezone.now()
+    locked.save(update_fields=["previous_webhook_secret", "webhook_secret", "webhook_secret_rotated_at", "updated_at"])
+    for name in ("previous_webhook_secret", "webhook_secret", "webhook_secret_rotated_at", "updated_at"):
+        setattr(account, name, getattr(locked, name))
+    record_access(
+        AccessLog.Action.CREDENTIALS_CHANGED,
+        actor,
+        organization=account.organization,
+        account=str(account.public_id),
+        change="webhook_token_rotated",
+    )
+    return account
+
+
 def set_active(account: ProviderAccount, active: bool, *, actor: Actor = SYSTEM) -> None:
     ProviderAccount.objects.filter(pk=account.pk).update(is_active=active, updated_at=timezone.now())
     account.is_active = active

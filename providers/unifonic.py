@@ -268,7 +268,7 @@ class UnifonicAdapter(ProviderAdapter):
         token = request.query_value(CALLBACK_TOKEN_PARAM)
         if not token or not account.webhook_secret:
             return False
-        return constant_time_in(token, [account.webhook_secret])
+        return constant_time_in(token, account.webhook_secrets())  # old one too, within its grace period
 
     def parse_status_callback(
         self, request: WebhookRequest, account: AccountConfig | None = None

@@ -6,6 +6,7 @@ show only the masked hints (`credentials_hint`).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -148,6 +149,20 @@ def toggle(request, public_id):
         messages.success(request, f"{account.label} is enabled: messages can be routed to it.")
     else:
         messages.info(request, f"{account.label} is disabled: no new message goes through it.")
+    return redirect("portal-providers")
+
+
+@require_POST
+@portal_view(min_role=Role.ADMIN, section="providers")
+def rotate_token(request, public_id):
+    account = get_for_org(request, ProviderAccount, public_id=public_id)
+    services.rotate_webhook_secret(account, actor=Actor.from_request(request))
+    messages.success(
+        request,
+        f"{account.label} has a new webhook token. The old one keeps working for "
+        f"{settings.SECRET_ROTATION_GRACE_HOURS} hours: where you pasted the callback URL in the provider's "
+        "console, paste the new one before then.",
+    )
     return redirect("portal-providers")
 
 
