@@ -150,6 +150,27 @@ class CallbackEndpointDetailView(_EndpointMixin, generics.RetrieveUpdateDestroyA
         services.delete_endpoint(instance, actor=Actor.from_request(self.request))
 
 
+class CallbackEndpointRotateSecretView(_EndpointMixin, generics.GenericAPIView):
+    serializer_class = CallbackEndpointCreatedSerializer
+
+    @extend_schema(
+        summary="Rotate the signing secret",
+        description=(
+            "Needs an admin key. Makes a new signing secret and answers with it, once. For 24 hours "
+            "(`previous_secret_valid_until`) each callback carries two signatures in `webhook-signature`, "
+            "space separated: one with the new secret and one with the old, so your server can switch at its pace."
+        ),
+        tags=TAGS,
+        request=None,
+        responses={200: CallbackEndpointCreatedSerializer},
+    )
+    def post(self, request, *args, **kwargs):
+        endpoint = self.get_object()
+        secret = services.rotate_endpoint_secret(endpoint, actor=Actor.from_request(request))
+        endpoint.secret = secret  # the plain secret, serialized in this answer only
+        return Response(CallbackEndpointCreatedSerializer(endpoint).data)
+
+
 class CallbackEndpointTestView(_EndpointMixin, generics.GenericAPIView):
     serializer_class = CallbackDeliverySerializer
 

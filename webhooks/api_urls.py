@@ -17,6 +17,11 @@ urlpatterns = [
         name="api-callback-endpoint-test",
     ),
     path(
+        "callback-endpoints/<uuid:public_id>/rotate-secret",
+        api.CallbackEndpointRotateSecretView.as_view(),
+        name="api-callback-endpoint-rotate-secret",
+    ),
+    path(
         "callback-endpoints/<uuid:public_id>/deliveries",
         api.CallbackDeliveryListView.as_view(),
         name="api-callback-endpoint-deliveries",

@@ -284,16 +284,32 @@ _session: requests.Session | None = None
 
 
 # --- sending ---------------------------------------------------------------------
+def signing_secrets(delivery: CallbackDelivery) -> list[str]:
+    """Return the secrets a delivery is signed with ([] for unsigned).
+
+    An endpoint's own, plus its previous one during the grace period after a
+    rotation. A message's own `callback_url` uses the organization's default
+    endpoint (its oldest active one).
+    """
+    endpoint = delivery.endpoint if delivery.endpoint_id else None
+    if endpoint is None:
+        endpoint = (
+            CallbackEndpoint.objects.filter(organization_id=delivery.organization_id, is_active=True)
+            .order_by("created_at", "id")
+            .first()
+        )
+    return endpoint.signing_secrets() if endpoint is not None else []
+
+
 def signing_secret(delivery: CallbackDelivery) -> str:
-    """Return the secret a delivery is signed with ("" for unsigned)."""
-    if delivery.endpoint_id:
-        return delivery.endpoint.secret
-    default = (
-        CallbackEndpoint.objects.filter(organization_id=delivery.organization_id, is_active=True)
-        .order_by("created_at", "id")
-        .first()
-    )
-    return default.secret if default else ""
+    """Return the current secret a delivery is signed with ("" for unsigned)."""
+    secrets = signing_secrets(delivery)
+    return secrets[0] if secrets else ""
+
+
+def signature_header(secrets: list[str], webhook_id: str, timestamp: int, body: bytes) -> str:
+    """Return `webhook-signature`: one `v1,` signature per secret, space separated (Standard Webhooks)."""
+    return " ".join(sign(secret, webhook_id, timestamp, body) for secret in secrets)
 
 
 def next_delay(attempt: int, retry_after: float | None = None) -> float | None:
@@ -336,9 +352,9 @@ def attempt_delivery(delivery_id: int, *, force: bool = False) -> CallbackDelive
         "webhook-id": delivery.webhook_id,
         "webhook-timestamp": str(timestamp),
     }
-    secret = signing_secret(delivery)
-    if secret:
-        headers["webhook-signature"] = sign(secret, delivery.webhook_id, timestamp, body)
+    secrets = signing_secrets(delivery)
+    if secrets:
+        headers["webhook-signature"] = signature_header(secrets, delivery.webhook_id, timestamp, body)
 
     status_code: int | None = None
     error = ""

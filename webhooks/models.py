@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
+from datetime import timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -129,6 +130,9 @@ class CallbackEndpoint(models.Model):
     events = models.JSONField(default=list, help_text='Event types: "message.status", "message.inbound" or "all".')
     # Shown once, when the endpoint is created; encrypted at rest.
     secret = EncryptedCharField(max_length=100, default=new_signing_secret)
+    # The secret before the last rotation: deliveries are signed with it too for SECRET_ROTATION_GRACE_HOURS.
+    previous_secret = EncryptedCharField(max_length=100, blank=True, default="")
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     description = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -144,6 +148,22 @@ class CallbackEndpoint(models.Model):
     def wants(self, event_type: str) -> bool:
         events = self.events or []
         return "all" in events or event_type in events
+
+    @property
+    def previous_secret_valid_until(self):
+        """Until when deliveries are also signed with the secret before the last rotation (None: no such secret)."""
+        from django.conf import settings
+
+        if not self.previous_secret or self.secret_rotated_at is None:
+            return None
+        return self.secret_rotated_at + timedelta(hours=settings.SECRET_ROTATION_GRACE_HOURS)
+
+    def signing_secrets(self) -> list[str]:
+        """The secrets a delivery is signed with now: the current one, and the previous one within its grace period."""
+        until = self.previous_secret_valid_until
+        if until is not None and timezone.now() < until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 class CallbackDelivery(models.Model):

@@ -20,11 +20,25 @@ class CallbackEndpointSerializer(serializers.ModelSerializer):
         help_text='Event types to receive: "message.status", "message.inbound", or "all" (the default).',
     )
     active = serializers.BooleanField(source="is_active", required=False, default=True)
+    previous_secret_valid_until = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="After a secret rotation: until when callbacks are also signed with the old secret.",
+    )
 
     class Meta:
         model = CallbackEndpoint
-        fields = ["id", "url", "events", "description", "active", "created_at", "updated_at"]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "url",
+            "events",
+            "description",
+            "active",
+            "previous_secret_valid_until",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "previous_secret_valid_until", "created_at", "updated_at"]
 
     def validate_url(self, value: str) -> str:
         try:

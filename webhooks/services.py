@@ -345,6 +345,29 @@ def create_endpoint(
     return endpoint, secret
 
 
+@transaction.atomic
+def rotate_endpoint_secret(endpoint: CallbackEndpoint, *, actor: Actor = SYSTEM) -> str:
+    """Give an endpoint a new signing secret and return it (shown to the customer once).
+
+    For SECRET_ROTATION_GRACE_HOURS every delivery carries two signatures (Standard
+    Webhooks allows several, space separated): one with the new secret, one with the old.
+    """
+    locked = CallbackEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    secret = new_signing_secret()
+    endpoint.previous_secret = locked.secret
+    endpoint.secret = secret
+    endpoint.secret_rotated_at = timezone.now()
+    endpoint.save(update_fields=["previous_secret", "secret", "secret_rotated_at", "updated_at"])
+    record_access(
+        AccessLog.Action.ORGANIZATION_CHANGED,
+        actor,
+        organization=endpoint.organization,
+        callback_endpoint=str(endpoint.public_id),
+        change="callback_secret_rotated",
+    )
+    return secret
+
+
 ENDPOINT_FIELDS = ("url", "events", "description", "is_active")
 
 

@@ -4,6 +4,7 @@ the delivery log, and a test event.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Max, Prefetch, Q
 from django.shortcuts import redirect, render
@@ -63,6 +64,21 @@ def endpoint_created(request, public_id):
     """The secret was shown in the answer that created (or rotated) it; here it is gone."""
     endpoint = get_for_org(request, CallbackEndpoint, public_id=public_id)
     return render(request, "webhooks/endpoint_created.html", {"endpoint": endpoint, "secret": None})
+
+
+@require_POST
+@portal_view(min_role=Role.ADMIN, section="callbacks")
+def endpoint_rotate_secret(request, public_id):
+    """Make a new signing secret and show it in this answer only; the old one signs too for the grace period."""
+    endpoint = get_for_org(request, CallbackEndpoint, public_id=public_id)
+    secret = services.rotate_endpoint_secret(endpoint, actor=Actor.from_request(request))
+    context = {
+        "endpoint": endpoint,
+        "secret": secret,
+        "rotated": True,
+        "grace_hours": settings.SECRET_ROTATION_GRACE_HOURS,
+    }
+    return one_time_secret(request, "webhooks/endpoint_created.html", context)
 
 
 @portal_view(min_role=Role.ADMIN, section="callbacks")
