@@ -10,9 +10,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from encrypted_model_fields.fields import EncryptedCharField, EncryptedTextField
 
 from accounts.models import Organization
+from jood.crypto import EncryptedCharField, EncryptedTextField, UndecryptableValue, is_undecryptable
 from providers.base import CALLBACK_TOKEN_PARAM, AccountConfig, get_adapter
 
 
@@ -89,6 +89,11 @@ class ProviderAccount(models.Model):
         self.credentials_hint = get_adapter(self.provider).mask(clean)
 
     def get_credentials(self) -> dict[str, str]:
+        """The credentials; UndecryptableValue (logged) when no configured key decrypts them: never guessed."""
+        if is_undecryptable(self.credentials) or is_undecryptable(self.webhook_secret):
+            raise UndecryptableValue(
+                f"provider account {self.pk}: its secrets cannot be decrypted (FIELD_ENCRYPTION_KEY)"
+            )
         if not self.credentials:
             return {}
         return json.loads(self.credentials)

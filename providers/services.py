@@ -151,18 +151,8 @@ def delete_account(account: ProviderAccount, *, actor: Actor = SYSTEM) -> None:
     )
 
 
-def reencrypt_all() -> int:
-    """Re-save every encrypted column so it is encrypted with the newest key (the first of FIELD_ENCRYPTION_KEY)."""
-    count = 0
-    for account in ProviderAccount.objects.all().iterator(chunk_size=200):
-        # The field library hands back the ciphertext when no key can decrypt
-        # it; re-encrypting that would lose the secret for good.
-        if account.webhook_secret.startswith("gAAAAA"):
-            raise ValueError(f"provider account {account.pk}: no configured key decrypts it")
-        account.get_credentials()  # raises on ciphertext (not JSON)
-        fields = ["webhook_secret"]
-        if account.credentials is not None:
-            fields.append("credentials")
-        account.save(update_fields=fields)
-        count += 1
-    return count
+def reencrypt_all() -> dict[str, int]:
+    """Re-encrypt every encrypted field of every model with the newest key (jood/crypto.py walks the models)."""
+    from jood.crypto import reencrypt_every_field
+
+    return reencrypt_every_field()

@@ -40,6 +40,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from jood.crypto import is_undecryptable
 from jood.outbound import (  # noqa: F401  (re-exported: the callback API's names)
     UnsafeDestination,
     allow_private,
@@ -312,6 +313,30 @@ def signature_header(secrets: list[str], webhook_id: str, timestamp: int, body: 
     return " ".join(sign(secret, webhook_id, timestamp, body) for secret in secrets)
 
 
+# A delivery whose signing secret cannot be decrypted waits this long before it is looked at again.
+HOLD_SECONDS = 3600
+
+
+def _hold_undecryptable(delivery: CallbackDelivery, now: datetime) -> CallbackDelivery:
+    """Keep a delivery pending, unsent, when its signing secret cannot be decrypted: never sign with garbage.
+
+    Nothing is posted and no try is counted; once the key is back in FIELD_ENCRYPTION_KEY
+    (or the endpoint's secret is rotated) it goes out.
+    """
+    log.error(
+        "callback %s to endpoint %s held: its signing secret cannot be decrypted with FIELD_ENCRYPTION_KEY",
+        delivery.webhook_id,
+        delivery.endpoint_id or "default",
+    )
+    delivery.last_error = (
+        "Held: the signing secret cannot be decrypted with the configured keys (FIELD_ENCRYPTION_KEY); "
+        "not sent. Restore the key or rotate the endpoint's secret."
+    )
+    delivery.next_attempt_at = now + timedelta(seconds=HOLD_SECONDS)
+    delivery.save(update_fields=["last_error", "next_attempt_at"])
+    return delivery
+
+
 def next_delay(attempt: int, retry_after: float | None = None) -> float | None:
     """Return seconds to wait after failed try `attempt`, or None when it was the last."""
     if attempt >= MAX_ATTEMPTS:
@@ -353,6 +378,8 @@ def attempt_delivery(delivery_id: int, *, force: bool = False) -> CallbackDelive
         "webhook-timestamp": str(timestamp),
     }
     secrets = signing_secrets(delivery)
+    if any(is_undecryptable(secret) for secret in secrets):
+        return _hold_undecryptable(delivery, now)
     if secrets:
         headers["webhook-signature"] = signature_header(secrets, delivery.webhook_id, timestamp, body)
 

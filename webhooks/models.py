@@ -16,9 +16,9 @@ from datetime import timedelta
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from encrypted_model_fields.fields import EncryptedCharField
 
 from accounts.models import Organization
+from jood.crypto import EncryptedCharField
 from providers.base import WebhookRequest
 from providers.models import ProviderAccount
 
