@@ -110,6 +110,8 @@ class ProviderAccount(models.Model):
         (`public_callback_url` is the same without it).
         """
         url = self.public_callback_url
+        if is_undecryptable(self.webhook_secret):
+            return url  # logged when loaded; never shown nor used (jood/crypto.py)
         if self.adapter.callback_token_in_url:
             url += f"?{CALLBACK_TOKEN_PARAM}={self.webhook_secret}"
         return url

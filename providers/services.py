@@ -134,7 +134,7 @@ def set_active(account: ProviderAccount, active: bool, *, actor: Actor = SYSTEM)
 def erase_credentials(organization: Organization, *, actor: Actor = SYSTEM) -> int:
     """Empty every credential column of the organization at once (NULL, not an encrypted empty string)."""
     count = ProviderAccount.objects.filter(organization=organization).update(
-        credentials=None, credentials_hint={}, is_active=False, updated_at=timezone.now()
+        credentials=None, credentials_hint={}, previous_webhook_secret="", is_active=False, updated_at=timezone.now()
     )
     record_access(
         AccessLog.Action.CREDENTIALS_CHANGED, actor, organization=organization, change="erased", accounts=count

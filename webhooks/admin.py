@@ -166,7 +166,7 @@ class CallbackEndpointAdmin(PublicIdSearchMixin, OperateMixin, admin.ModelAdmin)
     list_select_related = ("organization",)
     search_fields = ("url", "organization__name")
     # The signing secret is shown to the customer once, and never here.
-    exclude = ("secret",)
+    exclude = ("secret", "previous_secret")
     fields = (
         "public_id",
         "organization",

@@ -170,3 +170,19 @@ def _staff_request(factory, User):
     request.session = {}
     request._messages = FallbackStorage(request)
     return request
+
+
+@pytest.mark.django_db
+def test_no_admin_page_shows_the_old_or_new_token_and_erasure_clears_the_old(acme, client):
+    from providers import services
+    from tests.admin.conftest import make_staff
+
+    account = make_account(acme, "infobip", credentials=INFOBIP)
+    old = account.webhook_secret
+    services.rotate_webhook_secret(account)
+    client.force_login(make_staff("root@jood.test", superuser=True))
+    body = client.get(f"/admin/providers/provideraccount/{account.pk}/change/").content.decode()
+    assert old not in body and account.webhook_secret not in body
+    services.erase_credentials(acme)
+    account.refresh_from_db()
+    assert account.previous_webhook_secret == ""

@@ -83,3 +83,17 @@ def test_the_portal_rotates_for_admins_and_shows_the_new_secret_in_the_answer(ac
     assert shown == endpoint.secret != old
     assert "24 hours" in response.content.decode()
     assert not any(shown in s.session_data or shown in repr(s.get_decoded()) for s in Session.objects.all())
+
+
+def test_no_admin_page_shows_the_old_or_new_secret(acme, client):
+    from tests.admin.conftest import make_staff
+
+    endpoint, old = services.create_endpoint(acme, "https://example.com/hook")
+    new = services.rotate_endpoint_secret(endpoint)
+    client.force_login(make_staff("root@jood.test", superuser=True))
+    for path in (
+        reverse("admin:webhooks_callbackendpoint_change", args=[endpoint.pk]),
+        reverse("admin:webhooks_callbackendpoint_changelist"),
+    ):
+        body = client.get(path).content.decode()
+        assert old not in body and new not in body, path
