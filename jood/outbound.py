@@ -75,10 +75,15 @@ def _check_host_literal(host: str) -> None:
     name = host.rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
         raise UnsafeDestination("The URL points at this machine (localhost).")
+    literal = host.strip("[]").split("%", 1)[0]
     try:
-        address = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+        address = ipaddress.ip_address(literal)
     except ValueError:
-        return
+        try:
+            # The forms resolvers also read as IPv4: 127.1, 0x7f.0.0.1, 017700000001, 2130706433.
+            address = ipaddress.IPv4Address(socket.inet_aton(literal))
+        except (OSError, ValueError):
+            return
     if is_forbidden_address(address):
         raise UnsafeDestination(f"{host} is not a public address.")
 

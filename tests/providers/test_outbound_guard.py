@@ -175,6 +175,14 @@ def test_a_name_that_rebinds_to_loopback_between_check_and_connect_is_refused(in
         "http://10.0.0.5/x",
         "http://[::1]/x",
         "http://[::ffff:127.0.0.1]/x",
+        "http://[::ffff:a9fe:a9fe]/latest",
+        "http://127.1/x",
+        "http://0x7f.0.0.1/x",
+        "http://2130706433/x",
+        "http://0177.0.0.1/x",
+        "http://0/x",
+        "http://LOCALHOST./x",
+        "http://metadata.localhost/x",
         "ftp://example.com/x",
     ],
 )
@@ -249,7 +257,13 @@ def test_the_check_action_never_returns_what_an_internal_service_answered(
 
 
 # --- a message's own callback_url is checked when the message is accepted ----------------------
-UNSAFE_CALLBACKS = ["http://169.254.169.254/latest", "http://127.0.0.1:9000/hook", "gopher://example.com/"]
+UNSAFE_CALLBACKS = [
+    "http://169.254.169.254/latest",
+    "http://127.0.0.1:9000/hook",
+    "http://2130706433/hook",
+    "http://[::1]/hook",
+    "gopher://example.com/",
+]
 
 
 @pytest.mark.django_db
@@ -270,3 +284,10 @@ def test_a_message_callback_url_to_a_private_address_is_refused_at_accept_time(c
     )
     assert bulk.status_code == 400, bulk.content
     assert "callback_url" in bulk.json()["error"]["details"]
+
+
+@pytest.mark.parametrize("url", ["https://example.com/hook", "http://93.184.216.34:8080/x", "https://[2606:4700::1]/"])
+def test_validate_url_accepts_public_destinations(url, settings):
+    settings.OUTBOUND_ALLOW_PRIVATE = False
+    settings.CALLBACKS_ALLOW_PRIVATE = False
+    outbound.validate_url(url)
