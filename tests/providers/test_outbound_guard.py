@@ -291,3 +291,15 @@ def test_validate_url_accepts_public_destinations(url, settings):
     settings.OUTBOUND_ALLOW_PRIVATE = False
     settings.CALLBACKS_ALLOW_PRIVATE = False
     outbound.validate_url(url)
+
+
+def test_check_deploy_warns_when_private_addresses_are_allowed_in_production(settings):
+    from jood.checks import check_outbound_allow_private
+
+    settings.DEBUG = False
+    settings.CALLBACKS_ALLOW_PRIVATE = False
+    settings.OUTBOUND_ALLOW_PRIVATE = False
+    assert check_outbound_allow_private(None) == []
+    settings.OUTBOUND_ALLOW_PRIVATE = True
+    [warning] = check_outbound_allow_private(None)
+    assert warning.id == "jood.W001" and "OUTBOUND_ALLOW_PRIVATE" in warning.msg
