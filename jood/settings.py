@@ -78,6 +78,8 @@ PURGE_TIME_BUDGET_SECONDS = env("PURGE_TIME_BUDGET_SECONDS")
 PRIVACY_POLICY_VERSION = env.str("PRIVACY_POLICY_VERSION", default="2026-11-01")
 DATA_EXPORT_HOURS = env.int("DATA_EXPORT_HOURS", default=24)
 ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", default=7)
+# Who answers privacy requests: named on the policy page and during a deletion's grace period.
+PRIVACY_CONTACT_EMAIL = env.str("PRIVACY_CONTACT_EMAIL", default="privacy@localhost")
 # How long a worker's claim on a message lasts before the sweeper hands it
 # to another worker (a killed worker's messages come back after this).
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=120)
