@@ -17,7 +17,7 @@ from jood.portal import get_for_org, portal_view
 from providers import services
 from providers.base import get_adapter, provider_names
 from providers.forms import PASTE_HELP, PROVIDER_INFO, ProviderAccountForm
-from providers.models import Provider, ProviderAccount
+from providers.models import Channel, Provider, ProviderAccount
 
 HEALTH_LABELS = services.HEALTH_LABELS
 
@@ -38,6 +38,11 @@ def _provider_label(name: str) -> str:
 @portal_view(section="providers", write_role=Role.ADMIN)
 def account_list(request):
     accounts = ProviderAccount.objects.filter(organization=request.organization).order_by("channel", "priority", "id")
+    channel = request.GET.get("channel", "")
+    if channel not in Channel.values:
+        channel = ""
+    if channel:
+        accounts = accounts.filter(channel=channel)
     rows = [
         {
             "account": a,
@@ -46,7 +51,9 @@ def account_list(request):
         }
         for a in accounts
     ]
-    return render(request, "providers/account_list.html", {"rows": rows})
+    return render(
+        request, "providers/account_list.html", {"rows": rows, "channel": channel, "channels": Channel.choices}
+    )
 
 
 @portal_view(min_role=Role.ADMIN, section="providers")
