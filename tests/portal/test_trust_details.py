@@ -162,3 +162,11 @@ def test_a_viewer_sees_the_message_list_filter_and_status(viewer_client, acme):
     assert login  # the named clients come from tests/portal/conftest.py
     page = viewer_client.get(reverse("portal-messages")).content.decode()
     assert 'class="status status-delivered"' in page
+
+
+def test_the_page_of_an_sms_sent_from_a_template_without_a_body_opens(viewer_client, acme):
+    template = Template.objects.create(organization=acme, channel="sms", name="otp", body="Code {{code}}")
+    message = make_message(acme, body="", template=template, template_params={"code": "1"}, encoding="")
+    response = viewer_client.get(reverse("portal-message", args=[message.public_id]))
+    assert response.status_code == 200
+    assert "code=1" in response.content.decode()
