@@ -206,6 +206,38 @@ class ResumeView(_PrivacyView):
         return Response(OrganizationStateSerializer(organization).data)
 
 
+class RestrictView(_PrivacyView):
+    @extend_schema(
+        summary="Restrict processing",
+        description=(
+            "Needs an admin key. The right to restriction, a switch of its own: the data is kept and nothing is "
+            "sent. New messages are answered `rejected` with error `processing_restricted`; messages still "
+            "scheduled or queued wait and go when it is lifted (`POST /api/v1/organization/unrestrict`)."
+        ),
+        tags=["privacy"],
+        request=None,
+        responses={200: OrganizationStateSerializer},
+    )
+    def post(self, request):
+        organization = organization_of(request)
+        services.restrict_processing(organization, Actor.from_request(request))
+        return Response(OrganizationStateSerializer(organization).data)
+
+
+class UnrestrictView(_PrivacyView):
+    @extend_schema(
+        summary="Lift the restriction of processing",
+        description="Needs an admin key. Waiting messages go, unless sending is also paused.",
+        tags=["privacy"],
+        request=None,
+        responses={200: OrganizationStateSerializer},
+    )
+    def post(self, request):
+        organization = organization_of(request)
+        services.lift_restriction(organization, Actor.from_request(request))
+        return Response(OrganizationStateSerializer(organization).data)
+
+
 class DeleteView(_PrivacyView):
     @extend_schema(
         summary="Delete the organization",

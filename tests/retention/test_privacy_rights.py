@@ -108,6 +108,19 @@ def test_restricting_processing_stops_sending_keeps_waiting_messages_and_lifting
     assert AccessLog.objects.filter(organization=acme, action="restriction_lifted").exists()
 
 
+def test_the_api_restricts_and_lifts_with_an_admin_key(acme, sandbox, acme_admin_api, acme_api):
+    response = acme_admin_api.post("/api/v1/organization/restrict")
+    assert response.status_code == 200, response.content
+    assert response.json()["processing_restricted_at"] and response.json()["paused"] is True
+    assert acme_api.post("/api/v1/organization/restrict").status_code == 403
+    sent = acme_api.post("/api/v1/messages", {"channel": "sms", "to": "+14155550100", "body": "Hi"}, format="json")
+    assert sent.json()["error"]["code"] == "processing_restricted"
+
+    response = acme_admin_api.post("/api/v1/organization/unrestrict")
+    assert response.json()["processing_restricted_at"] is None and response.json()["paused"] is False
+    assert AccessLog.objects.get(action="processing_restricted").api_key == acme_admin_api.key
+
+
 def test_only_an_owner_restricts_processing(acme, admin_user):
     assert client_for(admin_user).post(reverse("portal-privacy-restrict")).status_code == 403
     acme.refresh_from_db()
