@@ -11,6 +11,8 @@ BIN := $(VENV)/bin
 # Touched after a successful install: requirements are installed again only when they change.
 INSTALLED := $(VENV)/.requirements-installed
 PORT ?= 8000
+# Settings derive PUBLIC_BASE_URL's default (the webhook URLs shown) from it.
+export PORT
 
 .PHONY: run test lint install bench bench-quick
 

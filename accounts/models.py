@@ -50,6 +50,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     privacy_policy_version = models.CharField(max_length=20, blank=True)
     privacy_accepted_at = models.DateTimeField(null=True, blank=True)
     confirmed_adult_at = models.DateTimeField(null=True, blank=True)
+    # Consent withdrawn (issue 17 item 8): the account is kept but restricted (read-only
+    # portal, no sending) until the person gives consent again.
+    consent_withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -79,8 +82,11 @@ class Organization(models.Model):
     # A legal hold keeps message logs past retention; only staff set it.
     legal_hold_until = models.DateField(null=True, blank=True)
     legal_hold_reason = models.CharField(max_length=300, blank=True)
-    # Restriction of processing: sends are rejected with organization_paused.
+    # A pause: no sending; new sends are rejected with organization_paused, waiting ones wait.
     paused_at = models.DateTimeField(null=True, blank=True)
+    # Restriction of processing, an owner's switch of its own: data kept, nothing sent
+    # (new sends rejected with processing_restricted, waiting ones wait) until lifted.
+    processing_restricted_at = models.DateTimeField(null=True, blank=True)
     # Deletion requested by an owner; the rest is erased after a grace period.
     deletion_requested_at = models.DateTimeField(null=True, blank=True)
     deletion_scheduled_for = models.DateTimeField(null=True, blank=True)
@@ -93,7 +99,12 @@ class Organization(models.Model):
 
     @property
     def is_paused(self) -> bool:
-        return self.paused_at is not None
+        """True while nothing may be sent: paused, or processing restricted."""
+        return self.paused_at is not None or self.processing_restricted_at is not None
+
+    @property
+    def is_restricted(self) -> bool:
+        return self.processing_restricted_at is not None
 
 
 class Role(models.TextChoices):
@@ -203,6 +214,10 @@ class AccessLog(models.Model):
         ORGANIZATION_DELETED = "organization_deleted"
         USER_DELETED = "user_deleted"
         LEGAL_HOLD = "legal_hold"
+        CONSENT_WITHDRAWN = "consent_withdrawn"
+        PROCESSING_RESTRICTED = "processing_restricted"
+        RESTRICTION_LIFTED = "restriction_lifted"
+        PERSONAL_EXPORT = "personal_export"
 
     organization = models.ForeignKey(
         Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="access_logs"

@@ -7,7 +7,9 @@ by default the user's first membership), sets `request.organization`,
 `request.can` (what the role allows, for templates), and answers 403 to a
 role below `min_role`. A request that changes something (any method but
 GET/HEAD/OPTIONS) also needs `write_role` (member by default): a viewer sees
-every page and changes nothing.
+every page and changes nothing. A person who withdrew their consent is treated
+as a viewer everywhere (no sending, no changes) except in the views marked
+`while_withdrawn=True` (their own export, consent, account deletion).
 
 Objects are always looked up with `organization=request.organization`
 (`get_for_org`), so another organization's object is a 404, never a 403.
@@ -85,6 +87,7 @@ def portal_view(
     min_role: str = Role.VIEWER,
     write_role: str = Role.MEMBER,
     section: str = "",
+    while_withdrawn: bool = False,
 ):
     """Decorate a portal view: login, organization, role (403 below it). See the module docstring."""
 
@@ -98,10 +101,16 @@ def portal_view(
                 return redirect("portal-no-organization")
             request.organization = membership.organization
             request.membership = membership
-            request.can = Can.for_role(membership.role)
+            withdrawn = getattr(request.user, "consent_withdrawn_at", None) is not None
+            request.can = Can.for_role(Role.VIEWER if withdrawn else membership.role)
             request.section = section
             needed = min_role if request.method in SAFE_METHODS else _higher(min_role, write_role)
             try:
+                if withdrawn and request.method not in SAFE_METHODS and not while_withdrawn:
+                    raise PermissionDenied(
+                        "You withdrew your consent to the privacy policy: your account is read-only until you "
+                        "give it again on the Privacy & data page."
+                    )
                 if not membership.has_role(needed):
                     raise PermissionDenied(f"This needs the {Role(needed).label.lower()} role or higher.")
                 response = func(request, *args, **kwargs)
@@ -115,6 +124,7 @@ def portal_view(
 
         wrapper.portal_min_role = min_role
         wrapper.portal_write_role = write_role
+        wrapper.portal_while_withdrawn = while_withdrawn
         return wrapper
 
     if view is not None:

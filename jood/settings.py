@@ -18,7 +18,7 @@ env = environ.Env(
     DEBUG=(bool, True),
     ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1", "[::1]", "testserver"]),
     CSRF_TRUSTED_ORIGINS=(list, []),
-    PUBLIC_BASE_URL=(str, "http://localhost:8000"),
+    PORT=(int, 8000),
     MESSAGE_LOG_RETENTION_DAYS=(int, 90),
     ACCESS_LOG_RETENTION_DAYS=(int, 365),
     TIME_ZONE=(str, "UTC"),
@@ -68,7 +68,9 @@ FIELD_ENCRYPTION_KEY = [k.strip() for k in _field_keys.split(",") if k.strip()]
 
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS")
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL").rstrip("/")
+# The address providers and browsers reach; on a laptop it follows PORT (`PORT=8001 make run`),
+# so the webhook URLs shown in the portal point at the port actually served.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://localhost:{env('PORT')}").rstrip("/")
 MESSAGE_LOG_RETENTION_DAYS = env("MESSAGE_LOG_RETENTION_DAYS")
 ACCESS_LOG_RETENTION_DAYS = env("ACCESS_LOG_RETENTION_DAYS")
 PURGE_TIME_BUDGET_SECONDS = env("PURGE_TIME_BUDGET_SECONDS")
@@ -78,6 +80,8 @@ PURGE_TIME_BUDGET_SECONDS = env("PURGE_TIME_BUDGET_SECONDS")
 PRIVACY_POLICY_VERSION = env.str("PRIVACY_POLICY_VERSION", default="2026-11-01")
 DATA_EXPORT_HOURS = env.int("DATA_EXPORT_HOURS", default=24)
 ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", default=7)
+# Who answers privacy requests: named on the policy page and during a deletion's grace period.
+PRIVACY_CONTACT_EMAIL = env.str("PRIVACY_CONTACT_EMAIL", default="privacy@localhost")
 # How long a worker's claim on a message lasts before the sweeper hands it
 # to another worker (a killed worker's messages come back after this).
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=120)
@@ -139,6 +143,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "providers.context_processors.account_health",
             ],
         },
     },

@@ -23,5 +23,7 @@ urlpatterns = [
     path("", include("retention.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/docs/", SpectacularRedocView.as_view(url_name="schema", template_name="jood/redoc.html"), name="api-docs"
+    ),
 ]

@@ -390,7 +390,10 @@ class BulkMapForm(forms.Form):
 
 # --- lists -----------------------------------------------------------------------------------
 class MessageFilterForm(forms.Form):
-    status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
+    # "failures": every final failure (undelivered, failed, rejected), what the dashboard's "All failed" opens.
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), ("failures", "Any failure"), *Status.choices], required=False
+    )
     channel = forms.ChoiceField(choices=[("", "Any channel"), *Channel.choices], required=False)
     start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))

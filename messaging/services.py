@@ -263,7 +263,7 @@ def accept_messages(
         info = sms.analyse(body) if request.channel == Channel.SMS else None
         status, code, text = initial, "", ""
         if organization.is_paused:
-            status, code, text = Status.REJECTED, "organization_paused", "Sending is paused for this organization."
+            status, (code, text) = Status.REJECTED, sending_hold(organization)
         elif phone in opted_out:
             status, code, text = Status.REJECTED, "opted_out", f"{phone} has opted out of {request.channel} messages."
         elif request.channel == Channel.WHATSAPP and not wa_template and phone not in open_windows:
@@ -387,3 +387,72 @@ def batch_progress(batch: Batch) -> dict[str, Any]:
         "done": done,
         "percent": 100.0 if total == 0 else round(100.0 * done / total, 1),
     }
+
+
+# --- Paused and restricted organizations (issue 17 item 8) ----------------------------------------
+#
+# A pause or a restriction of processing stops sending but destroys nothing:
+# messages already scheduled or queued wait (status unchanged) and go when
+# sending resumes, unless the owner chose to cancel them. New messages are
+# refused while it lasts (`sending_hold` says why). Dispatch applies the rule
+# with `held_message_ids` and `hold_messages`; the sweeper leaves held rows
+# alone with `exclude_held`.
+
+PAUSED_TEXT = "Sending is paused for this organization."
+RESTRICTED_TEXT = "Processing is restricted for this organization: nothing is sent until an owner lifts it."
+
+
+def sending_hold(organization: Organization) -> tuple[str, str] | None:
+    """Return (error code, text) of why the organization may not send now, or None if it may."""
+    if organization.processing_restricted_at is not None:
+        return "processing_restricted", RESTRICTED_TEXT
+    if organization.paused_at is not None:
+        return "organization_paused", PAUSED_TEXT
+    return None
+
+
+def exclude_held(messages):
+    """Leave out the messages of paused or restricted organizations (what the sweeper must not republish)."""
+    return messages.filter(organization__paused_at__isnull=True, organization__processing_restricted_at__isnull=True)
+
+
+def held_message_ids(messages: list[Message]) -> set[int]:
+    """The claimed messages that must wait: their organization is paused or restricted (deleting ones excepted).
+
+    An organization being deleted is the one case where waiting messages are
+    canceled (`organization_deleted`), not held.
+    """
+    return {m.pk for m in messages if m.organization.is_paused and m.organization.deletion_requested_at is None}
+
+
+def hold_messages(message_ids: list[int]) -> int:
+    """Give claimed (`sending`) messages back to the queue untouched: no attempt counted, no event, no status change.
+
+    For dispatch when it claimed messages of a paused or restricted
+    organization: they wait for `release_held_messages`.
+    """
+    if not message_ids:
+        return 0
+    from django.db.models import F
+
+    return Message.objects.filter(pk__in=message_ids, status=Status.SENDING).update(
+        status=Status.QUEUED,
+        lease_expires_at=None,
+        next_attempt_at=None,
+        attempts=F("attempts") - 1,
+        updated_at=timezone.now(),
+    )
+
+
+def release_held_messages(organization: Organization) -> int:
+    """Publish the organization's queued messages again (sending resumed); scheduled ones wait for their time."""
+    from messaging.dispatch import publish_dispatch
+
+    ids = list(
+        Message.objects.filter(organization=organization, status=Status.QUEUED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if ids:
+        transaction.on_commit(lambda: publish_dispatch(ids))
+    return len(ids)

@@ -225,7 +225,9 @@ def message_list(request):
     batch = None
     if form.is_valid():
         data = form.cleaned_data
-        if data.get("status"):
+        if data.get("status") == "failures":
+            qs = qs.filter(status__in=list(FINAL_FAILURES))
+        elif data.get("status"):
             qs = qs.filter(status=data["status"])
         if data.get("channel"):
             qs = qs.filter(channel=data["channel"])
@@ -252,6 +254,19 @@ def message_list(request):
     )
 
 
+def key_values(value) -> list[tuple[str, str]]:
+    """Parameters or metadata as (key, value) pairs to show as key=value: a list numbers them from 1."""
+    import json
+
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = ((str(i), v) for i, v in enumerate(value, start=1))
+    else:
+        return []
+    return [(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in items]
+
+
 @portal_view(section="messages")
 def message_detail(request, public_id):
     message = get_for_org(
@@ -276,6 +291,8 @@ def message_detail(request, public_id):
             "events": events,
             "attempts": [(a, explain(a.error_code)) for a in message.delivery_attempts.all()],
             "explanation": explain(message.error_code),
+            "params": key_values(message.template_params),
+            "metadata": key_values(message.metadata),
             "cancelable": message.status in (Status.SCHEDULED, Status.QUEUED),
             "pending": message.status in PENDING or message.status == Status.SENT,
         },

@@ -27,6 +27,12 @@ class ProviderAccountList(generics.ListCreateAPIView):
         return ProviderAccount.objects.filter(organization=organization_of(self.request))
 
     @extend_schema(
+        description=(
+            "Connect an account. The credentials' shape is validated (400), then the provider's harmless read "
+            "endpoint is called: `health_status` in the answer is `ok`, or `bad_credentials` / `unreachable` with "
+            "`health_detail` saying what failed. An unhealthy account is skipped by routing until a check passes "
+            "(re-checked every 5 minutes)."
+        ),
         examples=[
             OpenApiExample(
                 "Twilio",
@@ -39,7 +45,7 @@ class ProviderAccountList(generics.ListCreateAPIView):
                 },
                 request_only=True,
             )
-        ]
+        ],
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
@@ -55,6 +61,9 @@ class ProviderAccountList(generics.ListCreateAPIView):
             )
         except services.InvalidAccount as exc:
             raise _invalid(exc) from None
+        # Connecting runs the credentials check: the answer carries health_status and health_detail.
+        services.check_account(serializer.instance)
+        serializer.instance.refresh_from_db(fields=["health_status", "health_detail", "health_checked_at"])
 
 
 class ProviderAccountDetail(generics.RetrieveUpdateDestroyAPIView):

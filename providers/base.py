@@ -274,6 +274,9 @@ class ProviderAdapter:
     default_base_url: ClassVar[str] = ""
     required_credentials: ClassVar[tuple[str, ...]] = ()
     optional_credentials: ClassVar[tuple[str, ...]] = ()
+    # Credential fields that are identifiers, not secrets (an account SID, a base URL):
+    # shown in full and kept in the form; every other field stays write-only.
+    public_credentials: ClassVar[tuple[str, ...]] = ()
     # (connect, read) seconds: every call has a timeout.
     timeout: ClassVar[tuple[float, float]] = (3.05, 15.0)
     # Whether the provider signs or tokens its callbacks in a way that needs
@@ -295,10 +298,13 @@ class ProviderAdapter:
 
     @classmethod
     def mask(cls, credentials: dict[str, str]) -> dict[str, str]:
-        """Return a hint per field that never reveals a secret (last 4 characters at most)."""
+        """Return a hint per field that never reveals a secret (last 4 characters at most; public fields in full)."""
         hints = {}
         for key, value in credentials.items():
             value = str(value or "")
+            if key in cls.public_credentials:
+                hints[key] = value
+                continue
             hints[key] = ("•" * 4 + value[-4:]) if len(value) > 8 else ("•" * 4 if value else "")
         return hints
 

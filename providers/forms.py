@@ -1,9 +1,10 @@
 """Forms of the provider-account pages.
 
-Credentials are write-only: each is a password input that is never filled
-in (`render_value=False`, also when the form comes back with errors). When
-editing, a blank credential keeps the stored value; only its masked hint is
-shown.
+Secret credentials are write-only: each is a password input that is never
+filled in (`render_value=False`, also when the form comes back with errors).
+When editing, a blank credential keeps the stored value; only its masked hint
+is shown. Identifiers (the adapter's `public_credentials`: an account SID, a
+base URL, a phone number ID) are plain text inputs, shown and kept.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ PROVIDER_INFO = {
     "infobip": "SMS through your Infobip account.",
     "unifonic": "SMS in Saudi Arabia and the region through your Unifonic account.",
     "whatsapp": "WhatsApp messages and approved templates through Meta's WhatsApp Cloud API.",
-    "sandbox": "A simulated provider: accepts every message and reports it delivered and read. Nothing leaves.",
+    "sandbox": "A simulated provider: accepts every message and reports it delivered (and read, on WhatsApp). "
+    "Nothing leaves.",
 }
 PASTE_HELP = {
     "twilio": "Delivery reports need nothing pasted. For inbound SMS and STOP opt-outs, paste it in Twilio's console "
@@ -96,13 +98,30 @@ def parse_prefixes(text: str) -> list[str]:
     return prefixes
 
 
+# Each provider's own words for the settings (no Twilio advice on an Infobip form).
+SENDER_HELP = {
+    "twilio": "A number in +E.164, an alphanumeric sender ID, or a Twilio Messaging Service SID (MG…).",
+    "infobip": "A number in +E.164 or an alphanumeric sender registered with Infobip.",
+    "unifonic": "A sender name registered on your Unifonic account (or leave blank to use the Sender ID credential).",
+    "whatsapp": "Shown for reference: WhatsApp sends from the phone number ID below.",
+    "sandbox": "Any number in +E.164 or an alphanumeric sender ID: the sandbox accepts all.",
+}
+LABEL_EXAMPLE = {
+    "twilio": "Twilio KSA",
+    "infobip": "Infobip KSA",
+    "unifonic": "Unifonic KSA",
+    "whatsapp": "WhatsApp support line",
+    "sandbox": "Sandbox",
+}
+
+
 class AccountSettingsForm(forms.Form):
-    label = forms.CharField(max_length=100, help_text="A name you will recognise, e.g. “Twilio KSA”.")
+    label = forms.CharField(max_length=100, help_text="A name you will recognise.")
     default_sender = forms.CharField(
         label="Default sender",
         max_length=64,
         required=False,
-        help_text="A number in +E.164, an alphanumeric sender ID, or a Twilio Messaging Service SID (MG…).",
+        help_text="A number in +E.164 or an alphanumeric sender ID.",
     )
     priority = forms.IntegerField(
         min_value=0, max_value=32767, initial=100, help_text="Lower is tried first when routing automatically."
@@ -149,10 +168,19 @@ class ProviderAccountForm(AccountSettingsForm):
                     "messages_per_second": account.messages_per_second,
                 },
             )
+        required, optional = credential_names(provider)
+        adapter = get_adapter(provider)
+        self.stored_public: dict[str, str] = {}
+        if account is not None:
+            # Identifiers (not secrets) come back in full, to read and correct.
+            stored = account.get_credentials()
+            self.stored_public = {name: stored.get(name, "") for name in adapter.public_credentials}
+            kwargs["initial"].update({CREDENTIAL_PREFIX + name: v for name, v in self.stored_public.items()})
         super().__init__(*args, **kwargs)
         self.provider = provider
         self.account = account
-        adapter = get_adapter(provider)
+        self.fields["label"].help_text = f"A name you will recognise, e.g. “{LABEL_EXAMPLE.get(provider, 'Main')}”."
+        self.fields["default_sender"].help_text = SENDER_HELP.get(provider, self.fields["default_sender"].help_text)
         if account is None:
             channels = [c for c in Channel.choices if c[0] in adapter.channels]
             self.fields["channel"] = forms.ChoiceField(
@@ -161,20 +189,25 @@ class ProviderAccountForm(AccountSettingsForm):
                 help_text="What this account sends." if len(channels) > 1 else "",
             )
             self.order_fields(["channel", "label"])
-        required, optional = credential_names(provider)
         hints = (account.credentials_hint or {}) if account is not None else {}
         for name in required + optional:
+            public = name in adapter.public_credentials
             help_text = CREDENTIAL_HELP.get((provider, name), "")
-            if account is not None:
+            if account is not None and not public:
                 stored = hints.get(name)
                 keep = f"Stored: {stored}. Leave blank to keep it." if stored else "Not set."
                 help_text = f"{keep} {help_text}".strip()
+            if public:
+                # An identifier: shown, and kept when the form comes back with an error.
+                widget = forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
+            else:
+                # A secret: never rendered with a value (write-only), also after an error.
+                widget = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
             self.fields[CREDENTIAL_PREFIX + name] = forms.CharField(
                 label=CREDENTIAL_LABELS.get(name, name.replace("_", " ").capitalize()),
                 required=account is None and name in required,
                 strip=True,
-                # Never rendered with a value: write-only.
-                widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                widget=widget,
                 help_text=help_text,
             )
 
@@ -185,12 +218,13 @@ class ProviderAccountForm(AccountSettingsForm):
         return [self[name] for name in self.fields if not name.startswith(CREDENTIAL_PREFIX)]
 
     def credentials(self) -> dict[str, str]:
-        """The credentials typed in (blank ones left out: on edit they keep the stored value)."""
-        return {
+        """The credentials typed in or changed (blank ones left out: on edit they keep the stored value)."""
+        typed = {
             name[len(CREDENTIAL_PREFIX) :]: value
             for name, value in self.cleaned_data.items()
             if name.startswith(CREDENTIAL_PREFIX) and value
         }
+        return {name: value for name, value in typed.items() if self.stored_public.get(name) != value}
 
     def add_service_errors(self, errors: dict[str, str]) -> None:
         """Put the errors of providers.services.InvalidAccount next to their fields."""

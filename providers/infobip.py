@@ -157,6 +157,7 @@ class InfobipAdapter(ProviderAdapter):
     name = "infobip"
     channels = ("sms",)
     required_credentials = ("api_key", "base_url")
+    public_credentials = ("base_url",)
     callback_token_in_url = True
 
     # --- credentials -------------------------------------------------------

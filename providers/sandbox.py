@@ -9,7 +9,8 @@ Per-account settings (`ProviderAccount.settings`):
 - `error_rate`: share of sends answered with a retryable 503 (default 0);
 - `permanent_error_rate`: share of sends refused for good (code 21211, invalid number);
 - `undelivered_rate`: share of accepted messages reported `undelivered` (default 0);
-- `read_receipts`: report `read` after `delivered` (default true).
+- `read_receipts`: report `read` after `delivered` on WhatsApp (default true;
+  SMS has no read receipts, so an SMS ends `delivered`).
 A number ending in 0000 is always reported `undelivered` (code 30003),
 as a fixed way to see a failure in the demo.
 """
@@ -83,7 +84,8 @@ class SandboxAdapter(ProviderAdapter):
             steps = [("undelivered", "30003", "Unreachable destination handset")]
         else:
             steps = [("delivered", "", "")]
-            if options.get("read_receipts", True):
+            # SMS has no read receipts: `delivered` is final. WhatsApp reports `read`.
+            if account.channel == "whatsapp" and options.get("read_receipts", True):
                 steps.append(("read", "", ""))
         out = []
         now = time.time()

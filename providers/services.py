@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import AccessLog, Organization
@@ -81,9 +84,40 @@ def update_account(
     return account
 
 
+log = logging.getLogger(__name__)
+
+# Routing skips an account whose health is anything else (issue 17 item 7; the
+# engine marks "unreachable" after repeated connection errors).
+HEALTHY_STATUSES = ("", "ok")
+HEALTH_LABELS = {"ok": "connection ok", "bad_credentials": "credentials refused", "unreachable": "unreachable"}
+HEALTH_PROBLEMS = {"bad_credentials": "the credentials were refused", "unreachable": "the provider did not answer"}
+
+
+def health_problem(result: HealthResult) -> str:
+    """Say what a failed check found, in a sentence for people: "the credentials were refused. <detail>"."""
+    return f"{HEALTH_PROBLEMS.get(result.status, result.status.replace('_', ' '))}. {result.detail}".strip()
+
+
+def unhealthy_accounts(organization: Organization | None = None):
+    """Enabled accounts with credentials whose last check or sends failed (what routing skips)."""
+    accounts = ProviderAccount.objects.filter(is_active=True).exclude(health_status__in=HEALTHY_STATUSES)
+    accounts = accounts.filter(Q(credentials__isnull=False) | Q(provider="sandbox"))
+    if organization is not None:
+        accounts = accounts.filter(organization=organization)
+    return accounts
+
+
 def check_account(account: ProviderAccount) -> HealthResult:
-    """Call the provider's harmless read endpoint and keep the result on the account."""
-    result = account.adapter.check_credentials(account.to_config())
+    """Call the provider's harmless read endpoint and keep the result on the account.
+
+    A failed check marks the account unhealthy (routing skips it); a passing
+    one clears whatever marked it, a check or the engine's connection errors.
+    """
+    try:
+        result = account.adapter.check_credentials(account.to_config())
+    except Exception as exc:  # an adapter bug or an unexpected answer must still leave a verdict
+        log.warning("credentials check of account %s raised %s", account.pk, type(exc).__name__)
+        result = HealthResult("unreachable", f"The check could not complete ({type(exc).__name__}).")
     ProviderAccount.objects.filter(pk=account.pk).update(
         health_status=result.status, health_detail=result.detail[:300], health_checked_at=timezone.now()
     )
@@ -116,6 +150,20 @@ def rotate_webhook_secret(account: ProviderAccount, *, actor: Actor = SYSTEM) ->
         change="webhook_token_rotated",
     )
     return account
+
+
+def recheck_unhealthy_accounts(limit: int = 200) -> dict[str, int]:
+    """Check again every enabled account marked unhealthy (the periodic task); healthy ones are left alone.
+
+    Returns how many were checked and how many came back healthy.
+    """
+    checked = recovered = 0
+    for account in unhealthy_accounts().order_by("health_checked_at", "pk")[:limit]:
+        checked += 1
+        recovered += check_account(account).ok
+    if checked:
+        log.info("re-checked %d unhealthy provider accounts, %d recovered", checked, recovered)
+    return {"checked": checked, "recovered": recovered}
 
 
 def set_active(account: ProviderAccount, active: bool, *, actor: Actor = SYSTEM) -> None:

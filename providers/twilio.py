@@ -225,6 +225,7 @@ class TwilioAdapter(ProviderAdapter):
     # An API key sends; the primary Auth Token is still needed to verify
     # callbacks, since an API key secret cannot (doc §5).
     optional_credentials = ("api_key_sid", "api_key_secret")
+    public_credentials = ("account_sid", "api_key_sid")
 
     # --- credentials -------------------------------------------------------
     @classmethod

@@ -127,6 +127,7 @@ class UnifonicAdapter(ProviderAdapter):
     # §1: Basic auth is declared but no client sends it; keep it optional.
     # `sender_id` is the default SenderID when the account has no sender.
     optional_credentials = ("sender_id", "username", "password", "timezone")
+    public_credentials = ("sender_id", "username", "timezone")
     callback_token_in_url = True
 
     # --- credentials -------------------------------------------------------

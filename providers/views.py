@@ -18,9 +18,9 @@ from jood.portal import get_for_org, portal_view
 from providers import services
 from providers.base import get_adapter, provider_names
 from providers.forms import PASTE_HELP, PROVIDER_INFO, ProviderAccountForm
-from providers.models import Provider, ProviderAccount
+from providers.models import Channel, Provider, ProviderAccount
 
-HEALTH_LABELS = {"ok": "connection ok", "bad_credentials": "credentials refused", "unreachable": "unreachable"}
+HEALTH_LABELS = services.HEALTH_LABELS
 
 
 def _provider_or_404(name: str) -> str:
@@ -39,6 +39,11 @@ def _provider_label(name: str) -> str:
 @portal_view(section="providers", write_role=Role.ADMIN)
 def account_list(request):
     accounts = ProviderAccount.objects.filter(organization=request.organization).order_by("channel", "priority", "id")
+    channel = request.GET.get("channel", "")
+    if channel not in Channel.values:
+        channel = ""
+    if channel:
+        accounts = accounts.filter(channel=channel)
     rows = [
         {
             "account": a,
@@ -47,7 +52,9 @@ def account_list(request):
         }
         for a in accounts
     ]
-    return render(request, "providers/account_list.html", {"rows": rows})
+    return render(
+        request, "providers/account_list.html", {"rows": rows, "channel": channel, "channels": Channel.choices}
+    )
 
 
 @portal_view(min_role=Role.ADMIN, section="providers")
@@ -85,10 +92,16 @@ def connect(request, provider):
         except services.InvalidAccount as exc:
             form.add_service_errors(exc.errors)
         else:
-            messages.success(
-                request,
-                f"{account.label} is connected. Use “Test connection” to check the credentials with the provider.",
-            )
+            # Connecting checks at once (after the account is saved), so a wrong token shows now, not at the first send.
+            result = services.check_account(account)
+            if result.ok:
+                messages.success(request, f"{account.label} is connected and the connection works. {result.detail}")
+            else:
+                messages.error(
+                    request,
+                    f"{account.label} is connected, but the check failed: {services.health_problem(result)} "
+                    "Messages are routed to your other accounts until it passes: fix it with “Edit”.",
+                )
             return redirect("portal-providers")
     return render(
         request,
@@ -134,8 +147,7 @@ def check(request, public_id):
     if result.ok:
         messages.success(request, f"{account.label}: the connection works. {result.detail}".strip())
     else:
-        label = {"bad_credentials": "the credentials were refused", "unreachable": "the provider did not answer"}
-        messages.error(request, f"{account.label}: {label.get(result.status, result.status)}. {result.detail}".strip())
+        messages.error(request, f"{account.label}: {services.health_problem(result)}")
     return redirect("portal-providers")
 
 

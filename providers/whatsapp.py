@@ -493,6 +493,7 @@ class WhatsAppAdapter(ProviderAdapter):
     # Token and number id send; WABA id syncs templates; app secret and verify
     # token authenticate webhooks (doc §1).
     required_credentials = ("access_token", "phone_number_id", "waba_id", "app_secret", "verify_token")
+    public_credentials = ("phone_number_id", "waba_id")
 
     # --- credentials -------------------------------------------------------
     @classmethod

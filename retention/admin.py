@@ -217,13 +217,13 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
         log_changes(self, request, lifted, "Legal hold lifted.")
         self.message_user(request, f"Lifted the legal hold of {plural(len(lifted), 'organization')}.", messages.SUCCESS)
 
-    @admin.action(description="Pause sending (restriction of processing)", permissions=["operate"])
+    @admin.action(description="Pause sending", permissions=["operate"])
     def pause(self, request, queryset) -> None:
         paused = [org for org in queryset if services.pause_organization(org, _actor(request))]
-        log_changes(self, request, paused, "Paused: sends are rejected, waiting messages were rejected.")
+        log_changes(self, request, paused, "Paused: new sends are rejected, waiting messages wait.")
         self.message_user(
             request,
-            f"Paused {plural(len(paused), 'organization')}; their waiting messages were rejected.",
+            f"Paused {plural(len(paused), 'organization')}; their waiting messages wait and go on resume.",
             messages.SUCCESS,
         )
 

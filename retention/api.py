@@ -33,7 +33,17 @@ class DataExportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DataExport
-        fields = ["id", "state", "size", "created_at", "ready_at", "expires_at", "downloaded_at", "download_url"]
+        fields = [
+            "id",
+            "format",
+            "state",
+            "size",
+            "created_at",
+            "ready_at",
+            "expires_at",
+            "downloaded_at",
+            "download_url",
+        ]
 
     def get_download_url(self, export: DataExport) -> str | None:
         if not export.is_downloadable:
@@ -46,10 +56,25 @@ class DataExportSerializer(serializers.ModelSerializer):
 class OrganizationStateSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     name = serializers.CharField()
-    paused = serializers.BooleanField(source="is_paused")
+    paused = serializers.BooleanField(source="is_paused", help_text="Nothing is sent: paused or restricted.")
     paused_at = serializers.DateTimeField(allow_null=True)
+    processing_restricted_at = serializers.DateTimeField(allow_null=True)
     deletion_requested_at = serializers.DateTimeField(allow_null=True)
     deletion_scheduled_for = serializers.DateTimeField(allow_null=True)
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    format = serializers.CharField(
+        required=False, default="json", help_text="`json` (default) or `csv`: the files in the zip."
+    )
+
+
+class PauseRequestSerializer(serializers.Serializer):
+    cancel_waiting = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Cancel the messages still scheduled or queued (each says why); by default they wait.",
+    )
 
 
 class DeletionRequestSerializer(serializers.Serializer):
@@ -76,17 +101,25 @@ class ExportListView(generics.ListAPIView):
     @extend_schema(
         summary="Request a data export",
         description=(
-            "Needs a privacy-scoped key. Builds a zip of JSON files (organization, members, templates, messages within "
+            'Needs a privacy-scoped key. Builds a zip of JSON files, or CSV files with `{"format": "csv"}` '
+            "(organization, members, templates, messages within "
             "retention with their events, opt-outs, callback endpoints and provider accounts without secrets, "
             "API keys without hashes, ...). Poll `GET /api/v1/exports/{id}`; when `state` is `ready`, download it "
             "once within 24 hours. A request while an export is still being built returns that export."
         ),
         tags=["privacy"],
-        request=None,
+        request=ExportRequestSerializer,
         responses={202: DataExportSerializer},
     )
     def post(self, request):
-        export = services.request_export(organization_of(request), Actor.from_request(request))
+        serializer = ExportRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            export = services.request_export(
+                organization_of(request), Actor.from_request(request), format=serializer.validated_data["format"]
+            )
+        except services.PrivacyError as exc:
+            raise ApiError(400, exc.code, exc.message, {"format": "json or csv"}) from None
         export.refresh_from_db()
         return Response(DataExportSerializer(export, context={"request": request}).data, status=202)
 
@@ -132,17 +165,22 @@ class PauseView(_PrivacyView):
         summary="Pause sending (restrict processing)",
         description=(
             "Needs a privacy-scoped key. New messages are answered with status `rejected` and error "
-            "`organization_paused`; "
-            "messages still scheduled or queued become `rejected` with the same code. Messages a worker is sending "
+            "`organization_paused`. "
+            'Messages still scheduled or queued wait and go on resume; with `{"cancel_waiting": true}` they are '
+            "`canceled` now (error `organization_paused`, with who paused and when). Messages a worker is sending "
             "at that moment finish. Undo with `POST /api/v1/organization/resume`."
         ),
         tags=["privacy"],
-        request=None,
+        request=PauseRequestSerializer,
         responses={200: OrganizationStateSerializer},
     )
     def post(self, request):
         organization = organization_of(request)
-        services.pause_organization(organization, Actor.from_request(request))
+        serializer = PauseRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.pause_organization(
+            organization, Actor.from_request(request), cancel_waiting=serializer.validated_data["cancel_waiting"]
+        )
         return Response(OrganizationStateSerializer(organization).data)
 
 
@@ -160,6 +198,38 @@ class ResumeView(_PrivacyView):
             services.resume_organization(organization, Actor.from_request(request))
         except services.PrivacyError as exc:
             raise ApiError(409, exc.code, exc.message)
+        return Response(OrganizationStateSerializer(organization).data)
+
+
+class RestrictView(_PrivacyView):
+    @extend_schema(
+        summary="Restrict processing",
+        description=(
+            "Needs a privacy-scoped key. The right to restriction, a switch of its own: the data is kept and "
+            "nothing is sent. New messages are answered `rejected` with error `processing_restricted`; messages still "
+            "scheduled or queued wait and go when it is lifted (`POST /api/v1/organization/unrestrict`)."
+        ),
+        tags=["privacy"],
+        request=None,
+        responses={200: OrganizationStateSerializer},
+    )
+    def post(self, request):
+        organization = organization_of(request)
+        services.restrict_processing(organization, Actor.from_request(request))
+        return Response(OrganizationStateSerializer(organization).data)
+
+
+class UnrestrictView(_PrivacyView):
+    @extend_schema(
+        summary="Lift the restriction of processing",
+        description="Needs a privacy-scoped key. Waiting messages go, unless sending is also paused.",
+        tags=["privacy"],
+        request=None,
+        responses={200: OrganizationStateSerializer},
+    )
+    def post(self, request):
+        organization = organization_of(request)
+        services.lift_restriction(organization, Actor.from_request(request))
         return Response(OrganizationStateSerializer(organization).data)
 
 

@@ -10,5 +10,7 @@ urlpatterns = [
     path("exports/<uuid:public_id>/download", api.ExportDownloadView.as_view(), name="api-export-download"),
     path("organization/pause", api.PauseView.as_view(), name="api-organization-pause"),
     path("organization/resume", api.ResumeView.as_view(), name="api-organization-resume"),
+    path("organization/restrict", api.RestrictView.as_view(), name="api-organization-restrict"),
+    path("organization/unrestrict", api.UnrestrictView.as_view(), name="api-organization-unrestrict"),
     path("organization/delete", api.DeleteView.as_view(), name="api-organization-delete"),
 ]

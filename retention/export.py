@@ -1,4 +1,4 @@
-"""The data export: an organization's data as a zip of JSON files.
+"""The data exports: an organization's data as a zip of JSON or CSV files, and a person's own data.
 
 Secrets never go in: no provider credentials nor webhook secrets (only the
 masked hints), no callback signing secrets, no API key hashes. Messages are
@@ -8,6 +8,8 @@ written as a stream so a large organization does not fill memory.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import tempfile
 import zipfile
@@ -18,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from accounts.models import AccessLog, ApiKey, Membership
+from accounts.models import AccessLog, ApiKey, Membership, User
 from messaging.models import (
     Batch,
     DailyStats,
@@ -70,6 +72,42 @@ def _write_list(archive: zipfile.ZipFile, name: str, items: Iterable[dict]) -> N
 
 def _write_object(archive: zipfile.ZipFile, name: str, value: dict) -> None:
     archive.writestr(name, json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2) + "\n")
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value) -> str:
+    """One CSV cell: nested values as JSON, dates ISO 8601, formula-like text neutralised with a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        text = _dump(value)
+    elif hasattr(value, "isoformat"):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def write_csv_rows(handle, rows: Iterable[dict]) -> int:
+    """Write dicts as CSV with a header from the first row's keys (text handle); returns the rows written."""
+    writer = None
+    count = 0
+    for row in rows:
+        if writer is None:
+            writer = csv.writer(handle)
+            writer.writerow(list(row))
+        writer.writerow([csv_cell(v) for v in row.values()])
+        count += 1
+    return count
+
+
+def _write_csv(archive: zipfile.ZipFile, name: str, items: Iterable[dict]) -> None:
+    """Write one table as a CSV file of the zip, one row at a time (UTF-8 with a BOM, for spreadsheets)."""
+    with archive.open(name, "w") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
+        write_csv_rows(handle, items)
 
 
 def _values(obj, *names: str) -> dict:
@@ -298,10 +336,91 @@ def write_zip(export: DataExport) -> tuple[str, int]:
                 },
             )
             for name in FILES[1:]:
-                _write_list(archive, name, lists[name](organization))
+                if export.format == DataExport.Format.CSV:
+                    _write_csv(archive, name.replace(".json", ".csv"), lists[name](organization))
+                else:
+                    _write_list(archive, name, lists[name](organization))
         size = tmp.tell()
         tmp.seek(0)
         from django.core.files.storage import default_storage
 
         name = default_storage.save(export_upload_to(export, ""), File(tmp))
     return name, size
+
+
+# --- A person's own data (any member; issue 17 item 8) ----------------------------------------------
+
+# Access-log actions that are the person's sessions; every other row they caused is one of their actions.
+SESSION_ACTIONS = (AccessLog.Action.LOGIN, AccessLog.Action.LOGIN_FAILED, AccessLog.Action.LOGOUT)
+
+
+def _personal_log(user: User, *, sessions: bool) -> Iterator[dict]:
+    rows = AccessLog.objects.filter(user=user).select_related("organization")
+    rows = rows.filter(action__in=SESSION_ACTIONS) if sessions else rows.exclude(action__in=SESSION_ACTIONS)
+    for r in rows.order_by("at", "pk").iterator(CHUNK):
+        yield {
+            **_values(r, "at", "action"),
+            "organization": r.organization.name if r.organization else None,
+            **_values(r, "ip", "user_agent", "detail"),
+        }
+
+
+def personal_tables(user: User) -> dict[str, Iterable[dict]]:
+    """The person's data by table: profile, memberships, access log (sessions), actions, keys and batches they made."""
+    profile = {
+        **_values(
+            user,
+            "email",
+            "name",
+            "phone",
+            "date_joined",
+            "last_login",
+            "privacy_policy_version",
+            "privacy_accepted_at",
+            "confirmed_adult_at",
+            "consent_withdrawn_at",
+        ),
+    }
+    memberships = (
+        {"organization": m.organization.name, "role": m.role, "member_since": m.created_at}
+        for m in Membership.objects.filter(user=user).select_related("organization").order_by("created_at")
+    )
+    keys = (
+        {
+            "organization": k.organization.name,
+            **_values(k, "name", "prefix", "role", "created_at", "last_used_at", "revoked_at"),
+        }
+        for k in ApiKey.objects.filter(created_by=user).select_related("organization").order_by("created_at")
+    )
+    batches = (
+        {
+            "organization": b.organization.name,
+            **_values(b, "id=public_id", "name", "channel", "total", "accepted", "refused", "created_at"),
+        }
+        for b in Batch.objects.filter(created_by=user).select_related("organization").order_by("created_at")
+    )
+    return {
+        "profile": [profile],
+        "memberships": memberships,
+        "access_log": _personal_log(user, sessions=True),
+        "actions": _personal_log(user, sessions=False),
+        "api_keys_created": keys,
+        "batches_sent": batches,
+    }
+
+
+def personal_json(user: User) -> bytes:
+    """The person's data as one JSON document."""
+    tables = personal_tables(user)
+    document = {"exported_at": timezone.now(), "profile": list(tables.pop("profile"))[0]}
+    document.update({name: list(rows) for name, rows in tables.items()})
+    return (json.dumps(document, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def personal_csv_zip(user: User) -> bytes:
+    """The person's data as a zip of CSV files, one per table."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, rows in personal_tables(user).items():
+            _write_csv(archive, f"{name}.csv", rows)
+    return buffer.getvalue()

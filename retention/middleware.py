@@ -30,6 +30,8 @@ OPEN_URL_NAMES = {
     "portal-password-reset-complete",
     "portal-privacy",
     "portal-privacy-delete-account",
+    "portal-privacy-my-data",
+    "portal-privacy-consent",
 }
 
 
@@ -51,6 +53,9 @@ class PrivacyConsentMiddleware:
         if user is None or not user.is_authenticated:
             return False
         if getattr(user, "privacy_policy_version", None) == current_policy_version():
+            return False
+        if getattr(user, "consent_withdrawn_at", None) is not None:
+            # They withdrew it on purpose: the portal is read-only for them, not a wall.
             return False
         try:
             name = resolve(request.path_info).url_name

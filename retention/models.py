@@ -101,8 +101,14 @@ class DataExport(models.Model):
         EXPIRED = "expired"
         FAILED = "failed"
 
+    class Format(models.TextChoices):
+        JSON = "json", "JSON"
+        CSV = "csv", "CSV"
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="data_exports")
+    # The files in the zip: JSON documents, or one CSV table per file.
+    format = models.CharField(max_length=4, choices=Format.choices, default=Format.JSON)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -113,6 +113,18 @@ def cutoff_for(organization: Organization, now: datetime | None = None) -> datet
     return now - timedelta(days=organization.retention_days)
 
 
+def oldest_kept(organization: Organization):
+    """The creation time of the organization's oldest message still stored, or None if it has none."""
+    from messaging.models import Message
+
+    return (
+        Message.objects.filter(organization=organization)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
 # --- The context of one run -----------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import AccessLog, ApiKey, Membership, Organization, Role, User
 from accounts.services import SYSTEM, Actor, current_policy_version, record_access, revoke_api_key
 from messaging.models import Message, Status
+from messaging.services import release_held_messages
 from messaging.status import apply_status
 from providers.services import erase_credentials
 from retention import purge
@@ -103,12 +104,17 @@ def lift_legal_hold(organization: Organization, actor: Actor = SYSTEM, reason: s
 # --- Export ----------------------------------------------------------------------------------
 
 
-def request_export(organization: Organization, actor: Actor = SYSTEM) -> DataExport:
-    """Create an export and build it after commit. An export still being built is returned instead of a new one."""
+def request_export(organization: Organization, actor: Actor = SYSTEM, *, format: str = "json") -> DataExport:
+    """Create an export (JSON or CSV files in a zip) and build it after commit.
+
+    An export of the same format still being built is returned instead of a new one.
+    """
+    if format not in DataExport.Format.values:
+        raise PrivacyError("invalid_format", f"An export is {' or '.join(DataExport.Format.values)}, not {format!r}.")
     with transaction.atomic():
         pending = (
             DataExport.objects.select_for_update()
-            .filter(organization=organization, state=DataExport.State.PENDING)
+            .filter(organization=organization, state=DataExport.State.PENDING, format=format)
             .first()
         )
         if pending is not None:
@@ -116,10 +122,17 @@ def request_export(organization: Organization, actor: Actor = SYSTEM) -> DataExp
         user = actor.user
         export = DataExport.objects.create(
             organization=organization,
+            format=format,
             requested_by=user,
             requested_by_label=user.email if user else (f"key {actor.api_key.prefix}" if actor.api_key else ""),
         )
-        record_access(AccessLog.Action.EXPORT_REQUESTED, actor, organization=organization, export=str(export.public_id))
+        record_access(
+            AccessLog.Action.EXPORT_REQUESTED,
+            actor,
+            organization=organization,
+            export=str(export.public_id),
+            format=format,
+        )
         from retention import tasks
 
         transaction.on_commit(lambda: _publish(tasks.build_export, export.pk))
@@ -205,53 +218,101 @@ def stop_pending_messages(organization: Organization, *, status: str, code: str,
 PAUSED_MESSAGE = "Sending is paused for this organization."
 
 
-def pause_organization(organization: Organization, actor: Actor = SYSTEM) -> bool:
-    """Restrict processing: new sends are rejected with `organization_paused`, waiting ones are rejected too.
+def _canceled_reason(what: str, actor: Actor) -> str:
+    who = actor.user.email if actor.user else (f"API key {actor.api_key.prefix}" if actor.api_key else "Jood staff")
+    return f"Canceled when {who} {what} on {timezone.now():%Y-%m-%d %H:%M} UTC; it was never sent."
 
-    Returns False if it was paused already (nothing logged).
+
+def pause_organization(organization: Organization, actor: Actor = SYSTEM, *, cancel_waiting: bool = False) -> bool:
+    """Pause sending: new sends are rejected with `organization_paused`; waiting messages wait.
+
+    Messages already scheduled or queued are not destroyed: they go when
+    sending resumes, or, with `cancel_waiting`, are canceled now with a
+    reason the customer sees on each message. Returns False if it was
+    paused already (nothing logged).
     """
     with transaction.atomic():
         updated = Organization.objects.filter(pk=organization.pk, paused_at__isnull=True).update(
             paused_at=timezone.now()
         )
         if updated:
-            record_access(AccessLog.Action.PAUSED, actor, organization=organization)
+            record_access(AccessLog.Action.PAUSED, actor, organization=organization, cancel_waiting=cancel_waiting)
     organization.refresh_from_db(fields=["paused_at"])
-    if updated:
+    if updated and cancel_waiting:
         stopped = stop_pending_messages(
-            organization, status=Status.REJECTED, code="organization_paused", reason=PAUSED_MESSAGE
+            organization,
+            status=Status.CANCELED,
+            code="organization_paused",
+            reason=_canceled_reason("paused sending", actor),
         )
-        log.info("organization %s paused; %d waiting messages rejected", organization.pk, stopped)
+        log.info("organization %s paused; %d waiting messages canceled", organization.pk, stopped)
     return bool(updated)
 
 
-@transaction.atomic
 def resume_organization(organization: Organization, actor: Actor = SYSTEM) -> bool:
-    """Lift the restriction: sends are accepted again. False if it was not paused or its deletion is due."""
+    """Lift the pause: sends are accepted again and waiting messages go. False if it was not paused.
+
+    Refused while a deletion is pending. Messages still wait if processing is restricted.
+    """
     if organization.deletion_requested_at is not None:
         raise PrivacyError(
-            "deletion_requested", "This organization is scheduled for deletion; staff must cancel that first."
+            "deletion_requested", "This organization is scheduled for deletion: cancel the deletion first."
         )
-    updated = Organization.objects.filter(pk=organization.pk, paused_at__isnull=False).update(paused_at=None)
-    organization.paused_at = None
-    if updated:
-        record_access(AccessLog.Action.RESUMED, actor, organization=organization)
+    with transaction.atomic():
+        updated = Organization.objects.filter(pk=organization.pk, paused_at__isnull=False).update(paused_at=None)
+        organization.paused_at = None
+        if updated:
+            record_access(AccessLog.Action.RESUMED, actor, organization=organization)
+            if not organization.is_paused:
+                release_held_messages(organization)
+    return bool(updated)
+
+
+RESTRICTION_MESSAGE = "Processing is restricted for this organization."
+
+
+def restrict_processing(organization: Organization, actor: Actor = SYSTEM) -> bool:
+    """Restrict processing (an owner's switch of its own): nothing is sent, the data is kept, reversible.
+
+    New sends are rejected with `processing_restricted`; waiting messages wait.
+    False if it was restricted already.
+    """
+    with transaction.atomic():
+        updated = Organization.objects.filter(pk=organization.pk, processing_restricted_at__isnull=True).update(
+            processing_restricted_at=timezone.now()
+        )
+        if updated:
+            record_access(AccessLog.Action.PROCESSING_RESTRICTED, actor, organization=organization)
+    organization.refresh_from_db(fields=["processing_restricted_at"])
+    return bool(updated)
+
+
+def lift_restriction(organization: Organization, actor: Actor = SYSTEM) -> bool:
+    """Lift the restriction of processing; waiting messages go unless sending is also paused."""
+    with transaction.atomic():
+        updated = Organization.objects.filter(pk=organization.pk, processing_restricted_at__isnull=False).update(
+            processing_restricted_at=None
+        )
+        organization.processing_restricted_at = None
+        if updated:
+            record_access(AccessLog.Action.RESTRICTION_LIFTED, actor, organization=organization)
+            if not organization.is_paused:
+                release_held_messages(organization)
     return bool(updated)
 
 
 def enforce_pauses() -> int:
-    """Reject messages that slipped into a paused organization's queue (a send that raced the pause)."""
+    """Cancel messages that slipped into the queue of an organization being deleted (a send that raced it).
+
+    Paused and restricted organizations' messages are left to wait.
+    """
     stopped = 0
-    paused = Organization.objects.filter(paused_at__isnull=False)
-    for organization in paused.filter(
+    deleting = Organization.objects.filter(deletion_requested_at__isnull=False)
+    for organization in deleting.filter(
         pk__in=Message.objects.filter(status__in=[Status.SCHEDULED, Status.QUEUED]).values("organization_id")
     ):
-        deleting = organization.deletion_requested_at is not None
         stopped += stop_pending_messages(
-            organization,
-            status=Status.CANCELED if deleting else Status.REJECTED,
-            code="organization_deleted" if deleting else "organization_paused",
-            reason=DELETION_MESSAGE if deleting else PAUSED_MESSAGE,
+            organization, status=Status.CANCELED, code="organization_deleted", reason=DELETION_MESSAGE
         )
     return stopped
 
@@ -298,7 +359,10 @@ def request_organization_deletion(organization: Organization, actor: Actor = SYS
 
 @transaction.atomic
 def cancel_organization_deletion(organization: Organization, actor: Actor = SYSTEM, *, resume: bool = True) -> bool:
-    """Staff only: keep the organization. Erased credentials and revoked keys are not restored."""
+    """Keep the organization (its owner in the portal, or staff) until the grace period ends.
+
+    Sending resumes (with `resume`); erased credentials and revoked keys are not restored.
+    """
     updated = Organization.objects.filter(pk=organization.pk, deletion_requested_at__isnull=False).update(
         deletion_requested_at=None, deletion_scheduled_for=None
     )
@@ -406,10 +470,13 @@ def delete_user(user: User, actor: Actor = SYSTEM) -> None:
 
 
 def accept_privacy_policy(user: User, actor: Actor = SYSTEM, *, confirmed_adult: bool = False) -> None:
-    """Record that the user accepted the current privacy policy (and, if asked, is 18 or older)."""
+    """Record that the user accepted the current privacy policy (and, if asked, is 18 or older).
+
+    Consent given again after a withdrawal lifts the withdrawal's restriction.
+    """
     now = timezone.now()
     version = current_policy_version()
-    fields = {"privacy_policy_version": version, "privacy_accepted_at": now}
+    fields = {"privacy_policy_version": version, "privacy_accepted_at": now, "consent_withdrawn_at": None}
     if confirmed_adult and user.confirmed_adult_at is None:
         fields["confirmed_adult_at"] = now
     with transaction.atomic():
@@ -425,3 +492,48 @@ def accept_privacy_policy(user: User, actor: Actor = SYSTEM, *, confirmed_adult:
                 privacy_policy_version=version,
                 confirmed_adult=bool(user.confirmed_adult_at),
             )
+
+
+def withdraw_consent(user: User, actor: Actor = SYSTEM) -> bool:
+    """Withdraw the person's consent without deleting the account. False if it was withdrawn already.
+
+    The account is kept with all its data and restricted: the portal is
+    read-only for them (no sending, no changes; their own export, giving
+    consent again and deleting the account stay open). Giving consent again
+    (`accept_privacy_policy`) lifts it.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        updated = User.objects.filter(pk=user.pk, consent_withdrawn_at__isnull=True).update(consent_withdrawn_at=now)
+        if updated:
+            user.consent_withdrawn_at = now
+            organizations = [
+                m.organization for m in Membership.objects.filter(user=user).select_related("organization")
+            ]
+            for organization in organizations or [None]:
+                record_access(AccessLog.Action.CONSENT_WITHDRAWN, actor, organization=organization)
+    return bool(updated)
+
+
+def export_personal_data(user: User, actor: Actor = SYSTEM, *, format: str = "json") -> tuple[bytes, str]:
+    """Build the person's own data (profile, access log, actions) as JSON or a zip of CSVs; log it.
+
+    Returns the bytes and the file extension.
+    """
+    from retention import export as exporter
+
+    if format == "json":
+        data, extension = exporter.personal_json(user), "json"
+    elif format == "csv":
+        data, extension = exporter.personal_csv_zip(user), "zip"
+    else:
+        raise PrivacyError("invalid_format", f"Your data is exported as json or csv, not {format!r}.")
+    organizations = [m.organization for m in Membership.objects.filter(user=user).select_related("organization")]
+    for organization in organizations or [None]:
+        record_access(AccessLog.Action.PERSONAL_EXPORT, actor, organization=organization, format=format)
+    return data, extension
+
+
+def waiting_messages(organization: Organization) -> int:
+    """How many of the organization's messages wait to be sent (scheduled or queued)."""
+    return Message.objects.filter(organization=organization, status__in=[Status.SCHEDULED, Status.QUEUED]).count()

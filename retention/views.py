@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -35,6 +35,7 @@ def privacy_policy(request):
             "access_log_days": settings.ACCESS_LOG_RETENTION_DAYS,
             "grace_days": services.deletion_grace().days,
             "export_hours": int(services.export_lifetime().total_seconds() // 3600),
+            "contact": settings.PRIVACY_CONTACT_EMAIL,
         },
     )
 
@@ -87,7 +88,7 @@ def privacy_accept(request):
 # --- portal: "Privacy and data" ------------------------------------------------------------------
 
 
-@portal_view(section="privacy", write_role=Role.OWNER)
+@portal_view(section="privacy", write_role=Role.OWNER, while_withdrawn=True)
 def privacy_page(request):
     organization = request.organization
     exports = list(DataExport.objects.filter(organization=organization)[:5])
@@ -96,10 +97,12 @@ def privacy_page(request):
         "retention/privacy.html",
         {
             "exports": exports,
-            "cutoff": purge.cutoff_for(organization),
+            "oldest_kept": purge.oldest_kept(organization),
             "held": purge.is_held(organization),
             "grace_days": services.deletion_grace().days,
             "last_owner_of": services.last_owned_organizations(request.user),
+            "contact": settings.PRIVACY_CONTACT_EMAIL,
+            "waiting": services.waiting_messages(organization),
         },
     )
 
@@ -107,8 +110,72 @@ def privacy_page(request):
 @require_POST
 @portal_view(min_role=Role.OWNER, write_role=Role.OWNER)
 def request_export(request):
-    services.request_export(request.organization, Actor.from_request(request))
-    messages.success(request, "Your export is being prepared. Reload this page in a minute to download it.")
+    export_format = request.POST.get("format", "json")
+    try:
+        services.request_export(request.organization, Actor.from_request(request), format=export_format)
+    except services.PrivacyError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Your export is being prepared. Reload this page in a minute to download it.")
+    return redirect("portal-privacy")
+
+
+@portal_view(section="privacy", while_withdrawn=True)
+def my_data(request, format: str):
+    """The person's own data, at once: JSON, or CSV files in a zip. Any member, consent withdrawn or not."""
+    try:
+        data, extension = services.export_personal_data(request.user, Actor.from_request(request), format=format)
+    except services.PrivacyError:
+        raise Http404 from None
+    content_type = "application/json" if extension == "json" else "application/zip"
+    response = HttpResponse(data, content_type=content_type)
+    stamp = f"{request.user.pk}-{services.timezone.now():%Y%m%d}"
+    response["Content-Disposition"] = f'attachment; filename="jood-my-data-{stamp}.{extension}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@portal_view(write_role=Role.VIEWER, while_withdrawn=True)
+def consent(request):
+    """Withdraw consent (the account stays, restricted) or give it again."""
+    actor = Actor.from_request(request)
+    if request.POST.get("action") == "withdraw":
+        if services.withdraw_consent(request.user, actor):
+            messages.success(
+                request,
+                "Your consent is withdrawn. Your account and data are kept; you can read and export them but not "
+                "send or change anything until you give consent again.",
+            )
+    elif request.POST.get("action") == "give":
+        services.accept_privacy_policy(request.user, actor)
+        messages.success(request, "Thank you: your consent is recorded and your account is no longer restricted.")
+    return redirect("portal-privacy")
+
+
+@require_POST
+@portal_view(min_role=Role.OWNER, write_role=Role.OWNER)
+def restrict(request):
+    actor = Actor.from_request(request)
+    if request.POST.get("action") == "lift":
+        if services.lift_restriction(request.organization, actor):
+            messages.success(request, "The restriction is lifted: messages waiting to be sent go now.")
+    elif services.restrict_processing(request.organization, actor):
+        messages.success(
+            request, "Processing is restricted: nothing is sent and your data is kept until you lift the restriction."
+        )
+    return redirect("portal-privacy")
+
+
+@require_POST
+@portal_view(min_role=Role.OWNER, write_role=Role.OWNER)
+def cancel_deletion(request):
+    if services.cancel_organization_deletion(request.organization, Actor.from_request(request)):
+        messages.success(
+            request,
+            f"{request.organization.name} will not be deleted and sending is resumed. Reconnect your provider "
+            "credentials and create new API keys: those were erased when the deletion was requested.",
+        )
     return redirect("portal-privacy")
 
 
@@ -127,8 +194,12 @@ def download_export(request, public_id, token: str):
 @require_POST
 @portal_view(min_role=Role.OWNER, write_role=Role.OWNER)
 def pause(request):
-    if services.pause_organization(request.organization, Actor.from_request(request)):
-        messages.success(request, "Sending is paused: new and waiting messages are rejected until you resume.")
+    cancel_waiting = request.POST.get("waiting") == "cancel"
+    if services.pause_organization(request.organization, Actor.from_request(request), cancel_waiting=cancel_waiting):
+        if cancel_waiting:
+            messages.success(request, "Sending is paused and waiting messages are canceled; each one says why.")
+        else:
+            messages.success(request, "Sending is paused: waiting messages wait and go when you resume.")
     return redirect("portal-privacy")
 
 

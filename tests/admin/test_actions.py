@@ -213,7 +213,8 @@ def test_pause_and_resume_an_organization(root_client, acme, sandbox):
     acme.refresh_from_db()
     waiting.refresh_from_db()
     assert acme.paused_at is not None
-    assert waiting.status == Status.REJECTED and waiting.error_code == "organization_paused"
+    # A pause keeps waiting messages: they go on resume (issue 17 item 8).
+    assert waiting.status == Status.QUEUED and waiting.error_code == ""
     assert logged(acme, "Paused")
 
     act(root_client, "accounts/organization", "resume", [acme.pk])

@@ -49,10 +49,13 @@ def test_an_unknown_provider_is_not_found(admin_client):
     assert admin_client.get(reverse("portal-provider-connect", args=["carrier-pigeon"])).status_code == 404
 
 
-def test_the_connect_form_asks_for_the_providers_credentials_as_password_inputs(admin_client):
+def test_the_connect_form_asks_for_the_providers_secrets_as_password_inputs(admin_client):
     page = admin_client.get(reverse("portal-provider-connect", args=["whatsapp"])).content.decode()
-    for name in ("access_token", "phone_number_id", "waba_id", "app_secret", "verify_token"):
+    for name in ("access_token", "app_secret", "verify_token"):
         assert f'type="password" name="cred_{name}"' in page
+    # Identifiers are not secrets: plain text, to read and correct.
+    for name in ("phone_number_id", "waba_id"):
+        assert f'type="text" name="cred_{name}"' in page
 
 
 def test_connecting_twilio_stores_encrypted_credentials_and_never_shows_them(admin_client, acme):
@@ -64,7 +67,9 @@ def test_connecting_twilio_stores_encrypted_credentials_and_never_shows_them(adm
     assert (account.priority, account.messages_per_second, account.default_sender) == (10, 1.0, "+14155550100")
     assert AccessLog.objects.filter(organization=acme, action="credentials_changed").exists()
     pages = all_pages(admin_client, account)
-    assert TOKEN not in pages and SID not in pages
+    # The token is a secret, never shown; the account SID is an identifier, shown to read and correct.
+    assert TOKEN not in pages
+    assert SID in pages
     assert account.credentials_hint["auth_token"] in pages  # the masked hint only
 
 

@@ -113,13 +113,14 @@ def test_the_export_holds_the_listed_files_and_no_secret(acme, owner, data, djan
     assert account["provider"] == "twilio" and account["label"] == "Twilio main"
     assert account["sender"] == "+15005550006"
     assert account["credentials_hint"]["auth_token"].endswith(AUTH_TOKEN[-4:])
+    # The account SID is an identifier, not a secret: shown in full (issue 17 item 10).
+    assert account["credentials_hint"]["account_sid"] == ACCOUNT_SID
     assert [e["url"] for e in files["callback_endpoints.json"]] == ["https://acme.example/hooks"]
     assert "Billing" in {k["name"] for k in files["api_keys.json"]}
 
     text = all_text(content)
     for secret in (
         AUTH_TOKEN,
-        ACCOUNT_SID,
         data["webhook_secret"],
         data["endpoint_secret"],
         data["key_secret"],

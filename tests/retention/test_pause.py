@@ -1,4 +1,4 @@
-"""Restriction of processing: a paused organization's sends are rejected until it resumes."""
+"""Pausing: a paused organization's new sends are rejected, waiting ones wait, until it resumes."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def test_a_paused_organizations_sends_are_rejected(acme, owner, sandbox, acme_ap
     assert AccessLog.objects.filter(organization=acme, action="paused", user=owner).count() == 1
 
 
-def test_pausing_rejects_waiting_messages_and_leaves_sending_ones(acme, owner, sandbox):
+def test_pausing_keeps_waiting_messages_and_resuming_sends_them(
+    acme, owner, sandbox, django_capture_on_commit_callbacks
+):
     queued = queued_rows(acme, 3)
     scheduled = Message.objects.create(
         organization=acme,
@@ -55,13 +57,35 @@ def test_pausing_rejects_waiting_messages_and_leaves_sending_ones(acme, owner, s
 
     services.pause_organization(acme, services.Actor(user=owner))
 
-    for pk in [*queued, scheduled.pk]:
-        message = Message.objects.get(pk=pk)
-        assert message.status == Status.REJECTED
-        assert message.error_code == "organization_paused"
-        assert MessageEvent.objects.filter(message_id=pk, status=Status.REJECTED, applied=True).exists()
+    # Nothing is destroyed: the waiting messages wait, the one being sent finishes.
+    for pk in queued:
+        assert Message.objects.get(pk=pk).status == Status.QUEUED
+    assert Message.objects.get(pk=scheduled.pk).status == Status.SCHEDULED
+    assert not MessageEvent.objects.filter(message__organization=acme, status=Status.REJECTED).exists()
     sending.refresh_from_db()
     assert sending.status == Status.SENDING
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resume_organization(acme, services.Actor(user=owner))
+
+    for pk in queued:
+        assert Message.objects.get(pk=pk).status not in (Status.QUEUED, Status.REJECTED, Status.CANCELED)
+    assert Message.objects.get(pk=scheduled.pk).status == Status.SCHEDULED
+
+
+def test_pausing_can_cancel_waiting_messages_with_a_reason_the_customer_sees(acme, owner, sandbox, owner_client):
+    queued = queued_rows(acme, 2)
+
+    response = owner_client.post(reverse("portal-privacy-pause"), {"waiting": "cancel"})
+
+    assert response.status_code == 302
+    for pk in queued:
+        message = Message.objects.get(pk=pk)
+        assert message.status == Status.CANCELED
+        assert message.error_code == "organization_paused"
+        assert "owner@acme.test paused sending" in message.error_message
+    page = owner_client.get(reverse("portal-message", args=[Message.objects.get(pk=queued[0]).public_id]))
+    assert "owner@acme.test paused sending" in page.content.decode()
 
 
 def test_pausing_twice_logs_once_and_resuming_accepts_sends_again(acme, owner, sandbox, acme_api):
@@ -81,7 +105,7 @@ def test_pausing_twice_logs_once_and_resuming_accepts_sends_again(acme, owner, s
     assert sorted(actions) == ["paused", "resumed"]
 
 
-def test_a_send_that_raced_the_pause_is_rejected_by_the_hourly_task(acme, sandbox):
+def test_the_hourly_task_leaves_a_paused_organizations_messages_waiting(acme, sandbox):
     from retention.tasks import delete_due_organizations
 
     acme.paused_at = timezone.now()
@@ -90,7 +114,7 @@ def test_a_send_that_raced_the_pause_is_rejected_by_the_hourly_task(acme, sandbo
 
     delete_due_organizations.apply()
 
-    assert Message.objects.get(pk=pk).status == Status.REJECTED
+    assert Message.objects.get(pk=pk).status == Status.QUEUED
 
 
 def test_the_api_pauses_and_resumes_with_an_admin_key(acme, sandbox, acme_privacy_api, acme_api):
@@ -136,3 +160,17 @@ def test_other_keys_of_the_organization_still_read_while_paused(acme, sandbox, a
     acme_privacy_api.post("/api/v1/organization/pause")
     viewer = make_api_client(acme, Role.VIEWER)
     assert viewer.get("/api/v1/messages").status_code == 200
+
+
+def test_the_api_pause_keeps_waiting_messages_or_cancels_them_when_asked(acme, globex, sandbox, acme_admin_api):
+    [kept] = queued_rows(acme, 1)
+    acme_admin_api.post("/api/v1/organization/pause", {}, format="json")
+    assert Message.objects.get(pk=kept).status == Status.QUEUED
+    acme_admin_api.post("/api/v1/organization/resume")
+
+    Message.objects.filter(pk=kept).update(status=Status.SCHEDULED, scheduled_at=timezone.now() + timedelta(days=1))
+    response = acme_admin_api.post("/api/v1/organization/pause", {"cancel_waiting": True}, format="json")
+    assert response.status_code == 200, response.content
+    message = Message.objects.get(pk=kept)
+    assert message.status == Status.CANCELED
+    assert f"API key {acme_admin_api.key.prefix} paused sending" in message.error_message

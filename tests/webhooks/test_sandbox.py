@@ -17,7 +17,21 @@ def send(account, to="+966501234567", django_capture_on_commit_callbacks=None):
     return message
 
 
-def test_a_sent_sandbox_message_ends_read(sandbox_account, django_capture_on_commit_callbacks):
+def test_a_sent_sandbox_sms_ends_delivered_since_sms_has_no_read_receipts(
+    sandbox_account, django_capture_on_commit_callbacks
+):
+    message = send(sandbox_account, django_capture_on_commit_callbacks=django_capture_on_commit_callbacks)
+    assert message.status == "delivered"
+    assert message.delivered_at is not None and message.read_at is None
+    [event] = WebhookEvent.objects.all()
+    assert event.state == "processed" and event.signature_valid
+    assert list(MessageEvent.objects.filter(message=message, source="webhook").values_list("status", flat=True)) == [
+        "delivered"
+    ]
+
+
+def test_a_sent_sandbox_whatsapp_message_ends_read(acme, django_capture_on_commit_callbacks):
+    sandbox_account = make_account(acme, "sandbox", channel="whatsapp")
     message = send(sandbox_account, django_capture_on_commit_callbacks=django_capture_on_commit_callbacks)
     assert message.status == "read"
     assert message.delivered_at is not None and message.read_at is not None

@@ -38,6 +38,26 @@
     copyText(target.value !== undefined && target.tagName === "INPUT" ? target.value : target.textContent.trim(), button);
   });
 
+  // A table that scrolls sideways must be reachable by keyboard (WCAG 2.1.1, axe scrollable-region-focusable).
+  function focusableScrollers() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+        var heading = wrap.closest("section, main");
+        heading = heading && heading.querySelector("h1, h2");
+        wrap.tabIndex = 0;
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (heading ? heading.textContent.trim() + ": " : "") + "table, scrolls sideways");
+      } else if (wrap.getAttribute("role") === "region") {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", focusableScrollers);
+  else focusableScrollers();
+  window.addEventListener("resize", focusableScrollers);
+
   document.addEventListener("change", function (event) {
     if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
   });
