@@ -276,6 +276,8 @@ def message_detail(request, public_id):
             "events": events,
             "attempts": [(a, explain(a.error_code)) for a in message.delivery_attempts.all()],
             "explanation": explain(message.error_code),
+            # Our own refusal (opt-out, closed window, pause...): no provider saw it.
+            "refused_by_us": message.status == Status.REJECTED or not (message.provider or message.provider_account_id),
             "cancelable": message.status in (Status.SCHEDULED, Status.QUEUED),
             "pending": message.status in PENDING or message.status == Status.SENT,
         },

@@ -21,4 +21,5 @@ urlpatterns = [
         api.CallbackDeliveryListView.as_view(),
         name="api-callback-endpoint-deliveries",
     ),
+    path("sandbox/inbound", api.SandboxInboundView.as_view(), name="api-sandbox-inbound"),
 ]

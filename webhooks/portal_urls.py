@@ -12,4 +12,5 @@ urlpatterns = [
     path("callbacks/<uuid:public_id>/edit/", views.endpoint_edit, name="portal-callback-edit"),
     path("callbacks/<uuid:public_id>/delete/", views.endpoint_delete, name="portal-callback-delete"),
     path("callbacks/<uuid:public_id>/test/", views.endpoint_test, name="portal-callback-test"),
+    path("sandbox/inbound/", views.sandbox_inbound, name="portal-sandbox-inbound"),
 ]
