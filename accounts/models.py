@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+
+def validate_time_zone(value: str) -> None:
+    """Accept an IANA time zone name that zoneinfo knows (e.g. Asia/Riyadh); refuse anything else."""
+    if not value:
+        return
+    if value not in time_zone_names():
+        raise ValidationError(f"{value!r} is not a known IANA time zone, e.g. Asia/Riyadh or Europe/London.")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a known IANA time zone.") from None
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
 
 
 class UserManager(BaseUserManager):
@@ -50,6 +70,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     privacy_policy_version = models.CharField(max_length=20, blank=True)
     privacy_accepted_at = models.DateTimeField(null=True, blank=True)
     confirmed_adult_at = models.DateTimeField(null=True, blank=True)
+    # The portal shows and takes times in it; blank: the organization's zone.
+    time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
 
     objects = UserManager()
 
@@ -77,6 +99,8 @@ class Organization(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     retention_days = models.PositiveIntegerField(default=settings.MESSAGE_LOG_RETENTION_DAYS)
     # A legal hold keeps message logs past retention; only staff set it.
+    # IANA name: the portal shows and takes times in it (unless a user chose their own).
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     legal_hold_until = models.DateField(null=True, blank=True)
     legal_hold_reason = models.CharField(max_length=300, blank=True)
     # Restriction of processing: sends are rejected with organization_paused.

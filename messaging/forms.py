@@ -139,6 +139,9 @@ class _MessageFieldsMixin:
         self.fields["provider_account"].label_from_instance = lambda a: (
             f"{a.label} ({a.get_provider_display()}, {a.get_channel_display()})"
         )
+        if "scheduled_at" in self.fields:
+            zone = timezone.get_current_timezone_name()
+            self.fields["scheduled_at"].help_text = f"In {zone} (your time zone). Leave empty to send now."
         templates = Template.objects.filter(organization=organization).order_by("channel", "name", "language")
         self.fields["template"].queryset = templates
         self.fields["template"].label_from_instance = lambda t: (
@@ -285,9 +288,7 @@ class ReplyForm(forms.Form):
 class SandboxInboundForm(forms.Form):
     """A customer's reply to simulate through the organization's sandbox account (posted to webhooks' view)."""
 
-    channel = forms.ChoiceField(
-        choices=[("whatsapp", "WhatsApp"), ("sms", "SMS")], initial="whatsapp", required=False
-    )
+    channel = forms.ChoiceField(choices=[("whatsapp", "WhatsApp"), ("sms", "SMS")], initial="whatsapp", required=False)
     from_number = forms.CharField(label="From", max_length=32, widget=forms.TextInput(attrs={"inputmode": "tel"}))
     body = forms.CharField(label="Their message", max_length=4096, required=False, initial="Hello")
 

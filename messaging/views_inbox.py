@@ -116,4 +116,3 @@ def conversation(request, phone):
             "has_history": bool(entries) or Message.objects.filter(organization=organization, to=phone).exists(),
         },
     )
-

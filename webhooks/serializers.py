@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from providers.models import Channel
 from webhooks.callbacks import UnsafeDestination, validate_url
 from webhooks.models import SUBSCRIBABLE_EVENTS, CallbackAttempt, CallbackDelivery, CallbackEndpoint
 
@@ -93,7 +94,7 @@ class CallbackDeliverySerializer(serializers.ModelSerializer):
 class SandboxInboundSerializer(serializers.Serializer):
     """A customer's reply to simulate through a sandbox account."""
 
-    channel = serializers.ChoiceField(choices=["whatsapp", "sms"], default="whatsapp")
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.WHATSAPP)
     # "from" is a Python keyword: the field is declared below.
     body = serializers.CharField(max_length=4096, allow_blank=True, default="")
     provider_account = serializers.UUIDField(
