@@ -59,7 +59,8 @@ ERROR_EXPLANATIONS = {
     "opted_out": "The recipient opted out of this channel: they replied STOP, or someone added them on the "
     "Opt-outs page. Remove the opt-out only if they asked to receive messages again.",
     "whatsapp_window_closed": "WhatsApp allows free-form messages only within 24 hours of the customer's last "
-    "message to you. Outside that window, send an approved template.",
+    "message to you. Outside that window, send an approved template. In the sandbox, simulate the customer's "
+    "reply from the Inbox to open the window.",
     "organization_paused": "Sending is paused for your organization (a restriction of processing). An owner "
     "can resume it on the Privacy & data page.",
     "no_provider_account": "No active provider account could take this message: connect or enable one for "

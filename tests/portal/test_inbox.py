@@ -135,3 +135,9 @@ def test_another_organizations_conversations_are_not_shown(acme, globex, member_
 
 def test_a_conversation_url_that_is_not_a_number_is_a_404(member_client):
     assert member_client.get("/portal/inbox/not-a-number/").status_code == 404
+
+
+def test_a_message_links_to_its_conversation(acme, member_client):
+    message = make_message(acme, to=SARA)
+    page = member_client.get(f"/portal/messages/{message.public_id}/").content.decode()
+    assert f'href="/portal/inbox/{SARA}/"' in page
