@@ -383,10 +383,13 @@ def simulate_sandbox_inbound(
         body=raw,
         query=dict(parse_qsl(parts.query, keep_blank_values=True)),
     )
-    event = ingest("sandbox", account, request)
-    if event is None:  # cannot happen with our own signature; say so rather than pretend
-        raise SandboxError("not_verified", "The simulated reply did not verify.")
-    event = process_event(event)
+    # One transaction: the processing task that ingest publishes goes out after
+    # commit and finds the event processed, so no worker can hold it while we look.
+    with transaction.atomic():
+        event = ingest("sandbox", account, request)
+        if event is None:  # cannot happen with our own signature; say so rather than pretend
+            raise SandboxError("not_verified", "The simulated reply did not verify.")
+        event = process_event(event)
     provider_id = json.loads(raw)["id"]
     inbound = InboundMessage.objects.filter(provider_account=account, provider_message_id=provider_id).first()
     if inbound is None:

@@ -104,7 +104,7 @@ def test_simulating_through_another_organizations_account_is_a_404(acme_api, glo
         {"from": TO, "body": "Hi", "provider_account": str(other.public_id)},
         format="json",
     )
-    assert response.status_code in (400, 404)
+    assert_error(response, 404, "not_found")
     assert not InboundMessage.objects.exists()
 
 
@@ -162,3 +162,11 @@ def test_a_providers_error_still_says_the_provider_said(acme, whatsapp_sandbox):
     )
     page = client.get(f"/portal/messages/{message.public_id}/").content.decode()
     assert "the provider said" in page
+
+
+def test_the_reply_is_stored_when_the_call_returns_even_with_no_worker_running(acme, whatsapp_sandbox):
+    from webhooks.services import simulate_sandbox_inbound
+
+    inbound = simulate_sandbox_inbound(acme, TO, "Hi")
+    assert inbound.pk and inbound.from_number == TO
+    assert ConversationWindow.objects.filter(organization=acme, phone=TO).exists()
