@@ -361,10 +361,12 @@ def send(request):
             else:
                 message = result.messages[0]
                 if message.status == Status.REJECTED:
-                    messages.warning(request, f"The message was rejected: {message.error_message}")
+                    # Ours, not a provider's: no provider saw the message.
+                    messages.warning(request, f"Refused before sending: {message.error_message}")
                 elif message.status == Status.SCHEDULED:
+                    zone = timezone.get_current_timezone_name()
                     messages.success(
-                        request, f"Scheduled for {timezone.localtime(message.scheduled_at):%Y-%m-%d %H:%M}."
+                        request, f"Scheduled for {timezone.localtime(message.scheduled_at):%Y-%m-%d %H:%M} ({zone})."
                     )
                 else:
                     messages.success(request, f"Accepted: sending to {message.to}.")

@@ -182,3 +182,15 @@ def test_a_new_organization_is_in_utc(db):
     from accounts.services import create_organization
 
     assert create_organization(owner, "X").time_zone == "UTC"
+
+
+def test_the_scheduled_confirmation_names_the_zone(acme, member):
+    acme.time_zone = "Asia/Riyadh"
+    acme.save()
+    make_account(acme)
+    at = next_day_at(9)
+    response = login(member).post(
+        "/portal/send/", {"channel": "sms", "to": "+966501234567", "body": "Hi", "scheduled_at": at}, follow=True
+    )
+    flashes = [str(m) for m in response.context["messages"]]
+    assert f"Scheduled for {at.replace('T', ' ')} (Asia/Riyadh)." in flashes, flashes

@@ -170,3 +170,11 @@ def test_the_reply_is_stored_when_the_call_returns_even_with_no_worker_running(a
     inbound = simulate_sandbox_inbound(acme, TO, "Hi")
     assert inbound.pk and inbound.from_number == TO
     assert ConversationWindow.objects.filter(organization=acme, phone=TO).exists()
+
+
+def test_the_send_page_says_a_refusal_was_ours(acme, whatsapp_sandbox):
+    client = login(make_user("m@acme.test", acme, "member"))
+    response = client.post("/portal/send/", {"channel": "whatsapp", "to": TO, "body": "Hi"}, follow=True)
+    flashes = [str(m) for m in response.context["messages"]]
+    assert any(f.startswith("Refused before sending") for f in flashes), flashes
+    assert not any("rejected:" in f for f in flashes)
