@@ -33,9 +33,10 @@ def _has_sandbox(organization) -> bool:
 def inbox_list(request):
     channel = _channel(request)
     page = CheapPage(inbox.conversations(request.organization, channel), request.GET.get("page"), per_page=50)
-    now = timezone.now()
-    found = inbox.windows(request.organization, [row["from_number"] for row in page], now)
-    rows = [{**row, "window": found[row["from_number"]]} for row in page]
+    phones = [row["from_number"] for row in page]
+    found = inbox.windows(request.organization, phones, timezone.now())
+    details = inbox.describe(request.organization, phones, channel)
+    rows = [{**row, **details.get(row["from_number"], {}), "window": found[row["from_number"]]} for row in page]
     return render(
         request,
         "messaging/inbox.html",
