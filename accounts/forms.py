@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.safestring import mark_safe
@@ -71,7 +72,6 @@ class SignupForm(forms.Form):
     )
     time_zone = TimeZoneField(
         browser_default=True,
-        initial="UTC",
         required=False,
         help_text="Your organization's: times in the portal are shown and taken in it. Set from your browser.",
     )
@@ -83,6 +83,7 @@ class SignupForm(forms.Form):
         self.fields["privacy_consent"].label = mark_safe(
             'I have read and accept the <a href="/privacy/" target="_blank" rel="noopener">privacy policy</a>.'
         )
+        self.fields["time_zone"].initial = settings.TIME_ZONE  # until the browser's is filled in
         self.fields["confirmed_adult"].error_messages["required"] = "You must be 18 or older to sign up."
         self.fields["privacy_consent"].error_messages["required"] = "Please accept the privacy policy to continue."
 
@@ -96,7 +97,7 @@ class SignupForm(forms.Form):
         return _clean_phone(self.cleaned_data.get("phone", ""))
 
     def clean_time_zone(self) -> str:
-        return self.cleaned_data.get("time_zone") or "UTC"
+        return self.cleaned_data.get("time_zone") or ""  # none given (no script): the site's TIME_ZONE
 
     def clean(self):
         data = super().clean()

@@ -32,6 +32,11 @@ def time_zone_names() -> frozenset[str]:
     return frozenset(available_timezones()) | {"UTC"}
 
 
+def default_time_zone() -> str:
+    """A new organization's zone: the site's TIME_ZONE (UTC unless the operator set another)."""
+    return settings.TIME_ZONE
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
@@ -100,7 +105,7 @@ class Organization(models.Model):
     retention_days = models.PositiveIntegerField(default=settings.MESSAGE_LOG_RETENTION_DAYS)
     # A legal hold keeps message logs past retention; only staff set it.
     # IANA name: the portal shows and takes times in it (unless a user chose their own).
-    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
     legal_hold_until = models.DateField(null=True, blank=True)
     legal_hold_reason = models.CharField(max_length=300, blank=True)
     # Restriction of processing: sends are rejected with organization_paused.

@@ -88,9 +88,10 @@ def record_access(
 
 
 @transaction.atomic
-def create_organization(owner: User, name: str, actor: Actor = SYSTEM, *, time_zone: str = "UTC") -> Organization:
+def create_organization(owner: User, name: str, actor: Actor = SYSTEM, *, time_zone: str = "") -> Organization:
+    """Create an organization owned by `owner`, in `time_zone` (default: the site's TIME_ZONE)."""
     validate_time_zone(time_zone)
-    organization = Organization.objects.create(name=name, time_zone=time_zone or "UTC")
+    organization = Organization.objects.create(name=name, **({"time_zone": time_zone} if time_zone else {}))
     Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
     record_access(AccessLog.Action.ORGANIZATION_CHANGED, actor, organization=organization, created=True)
     return organization
@@ -139,7 +140,7 @@ def touch_api_key(key: ApiKey, ip: str | None) -> None:
 
 # --- sign up and team ---------------------------------------------------------------------------
 def sign_up(
-    *, organization_name: str, name: str, email: str, phone: str, password: str, actor: Actor, time_zone: str = "UTC"
+    *, organization_name: str, name: str, email: str, phone: str, password: str, actor: Actor, time_zone: str = ""
 ) -> tuple[User, Organization]:
     """Create a user with their consent recorded, and their organization with them as owner."""
     now = timezone.now()

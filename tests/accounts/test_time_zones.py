@@ -194,3 +194,10 @@ def test_the_scheduled_confirmation_names_the_zone(acme, member):
     )
     flashes = [str(m) for m in response.context["messages"]]
     assert f"Scheduled for {at.replace('T', ' ')} (Asia/Riyadh)." in flashes, flashes
+
+
+def test_a_new_organization_takes_the_sites_time_zone(db, settings):
+    settings.TIME_ZONE = "Asia/Riyadh"
+    from accounts.services import create_organization
+
+    assert create_organization(make_user("o@x.test"), "X").time_zone == "Asia/Riyadh"
