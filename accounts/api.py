@@ -73,6 +73,7 @@ class OrganizationView(generics.RetrieveAPIView):
                     "created_at": "2026-01-01T00:00:00Z",
                     "retention_days": 90,
                     "paused": False,
+                    "time_zone": "Asia/Riyadh",
                 },
                 response_only=True,
             )

@@ -5,11 +5,21 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.safestring import mark_safe
 
-from accounts.models import SCOPE_PRIVACY, ApiKey, Membership, Role, User
+from accounts.models import (
+    SCOPE_PRIVACY,
+    ApiKey,
+    Membership,
+    Organization,
+    Role,
+    User,
+    time_zone_names,
+    validate_time_zone,
+)
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,24}$")
 
@@ -19,6 +29,28 @@ def _clean_phone(value: str) -> str:
     if value and not PHONE_RE.match(value):
         raise forms.ValidationError("Enter a phone number in the +<country code> form, e.g. +966 50 123 4567.")
     return value
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    """IANA zones, UTC first, then by name (Asia/Riyadh shows as "Asia/Riyadh")."""
+    return [("UTC", "UTC")] + [(name, name.replace("_", " ")) for name in sorted(time_zone_names() - {"UTC"})]
+
+
+class TimeZoneField(forms.ChoiceField):
+    """A select of IANA zones, validated with zoneinfo."""
+
+    def __init__(self, *, blank_label: str = "", browser_default: bool = False, **kwargs):
+        choices = time_zone_choices()
+        if blank_label:
+            choices = [("", blank_label), *choices]
+        attrs = {"data-browser-timezone": ""} if browser_default else {}
+        kwargs.setdefault("label", "Time zone")
+        super().__init__(choices=choices, widget=forms.Select(attrs=attrs), **kwargs)
+        self.validators.append(validate_time_zone)
+
+    def valid_value(self, value) -> bool:
+        # The same rule as the model's validator, with its clearer message (see validate_time_zone).
+        return value == "" or value in time_zone_names()
 
 
 def _email_taken(email: str, exclude_pk: int | None = None) -> bool:
@@ -47,6 +79,11 @@ class SignupForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="At least 8 characters; not only digits, and not a common password.",
     )
+    time_zone = TimeZoneField(
+        browser_default=True,
+        required=False,
+        help_text="Your organization's: times in the portal are shown and taken in it. Set from your browser.",
+    )
     confirmed_adult = forms.BooleanField(label="I am 18 years old or older.", required=True)
     privacy_consent = forms.BooleanField(required=True)
 
@@ -55,6 +92,7 @@ class SignupForm(forms.Form):
         self.fields["privacy_consent"].label = mark_safe(
             'I have read and accept the <a href="/privacy/" target="_blank" rel="noopener">privacy policy</a>.'
         )
+        self.fields["time_zone"].initial = settings.TIME_ZONE  # until the browser's is filled in
         self.fields["confirmed_adult"].error_messages["required"] = "You must be 18 or older to sign up."
         self.fields["privacy_consent"].error_messages["required"] = "Please accept the privacy policy to continue."
 
@@ -66,6 +104,9 @@ class SignupForm(forms.Form):
 
     def clean_phone(self) -> str:
         return _clean_phone(self.cleaned_data.get("phone", ""))
+
+    def clean_time_zone(self) -> str:
+        return self.cleaned_data.get("time_zone") or ""  # none given (no script): the site's TIME_ZONE
 
     def clean(self):
         data = super().clean()
@@ -87,9 +128,11 @@ class LoginForm(AuthenticationForm):
 
 
 class ProfileForm(forms.ModelForm):
+    time_zone = TimeZoneField(required=False, help_text="Times in the portal are shown and taken in it.")
+
     class Meta:
         model = User
-        fields = ["name", "email", "phone"]
+        fields = ["name", "email", "phone", "time_zone"]
         widgets = {
             "name": forms.TextInput(attrs={"autocomplete": "name"}),
             "email": forms.EmailInput(attrs={"autocomplete": "email"}),
@@ -102,12 +145,24 @@ class ProfileForm(forms.ModelForm):
             raise forms.ValidationError("Another account uses this email.")
         return email
 
+    def __init__(self, *args, organization: Organization | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = organization.time_zone if organization is not None else "UTC"
+        self.fields["time_zone"].choices = [("", f"The organization's ({zone})"), *time_zone_choices()]
+
     def clean_phone(self) -> str:
         return _clean_phone(self.cleaned_data.get("phone", ""))
 
 
 class OrganizationForm(forms.Form):
     name = forms.CharField(label="Organization name", max_length=200)
+
+
+class OrganizationSettingsForm(forms.Form):
+    name = forms.CharField(label="Organization name", max_length=200)
+    time_zone = TimeZoneField(
+        help_text="Times in the portal are shown and taken in it, for members with no zone of their own."
+    )
 
 
 # --- API keys --------------------------------------------------------------------------------

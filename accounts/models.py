@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+
+def validate_time_zone(value: str) -> None:
+    """Accept an IANA time zone name that zoneinfo knows (e.g. Asia/Riyadh); refuse anything else."""
+    if not value:
+        return
+    if value not in time_zone_names():
+        raise ValidationError(f"{value!r} is not a known IANA time zone, e.g. Asia/Riyadh or Europe/London.")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a known IANA time zone.") from None
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def default_time_zone() -> str:
+    """A new organization's zone: the site's TIME_ZONE (UTC unless the operator set another)."""
+    return settings.TIME_ZONE
 
 
 class UserManager(BaseUserManager):
@@ -53,6 +78,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Consent withdrawn (issue 17 item 8): the account is kept but restricted (read-only
     # portal, no sending) until the person gives consent again.
     consent_withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # The portal shows and takes times in it; blank: the organization's zone.
+    time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
 
     objects = UserManager()
 
@@ -80,6 +107,8 @@ class Organization(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     retention_days = models.PositiveIntegerField(default=settings.MESSAGE_LOG_RETENTION_DAYS)
     # A legal hold keeps message logs past retention; only staff set it.
+    # IANA name: the portal shows and takes times in it (unless a user chose their own).
+    time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
     legal_hold_until = models.DateField(null=True, blank=True)
     legal_hold_reason = models.CharField(max_length=300, blank=True)
     # A pause: no sending; new sends are rejected with organization_paused, waiting ones wait.

@@ -14,6 +14,7 @@ urlpatterns = [
     path("reset/done/", views.password_reset_complete, name="portal-password-reset-complete"),
     path("organization/switch/", views.switch_organization, name="portal-switch-organization"),
     path("organization/new/", views.no_organization, name="portal-no-organization"),
+    path("organization/settings/", views.organization_settings, name="portal-organization-settings"),
     path("api-keys/", views.api_keys, name="portal-api-keys"),
     path("api-keys/created/", views.api_key_created, name="portal-api-key-created"),
     path("api-keys/<uuid:public_id>/revoke/", views.api_key_revoke, name="portal-api-key-revoke"),

@@ -13,7 +13,7 @@ class OrganizationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Organization
-        fields = ["id", "name", "created_at", "retention_days", "paused"]
+        fields = ["id", "name", "created_at", "retention_days", "paused", "time_zone"]
         read_only_fields = fields
 
 

@@ -24,6 +24,7 @@ from accounts.models import (
     Role,
     User,
     hash_key,
+    validate_time_zone,
 )
 
 
@@ -98,8 +99,10 @@ def record_access(
 
 
 @transaction.atomic
-def create_organization(owner: User, name: str, actor: Actor = SYSTEM) -> Organization:
-    organization = Organization.objects.create(name=name)
+def create_organization(owner: User, name: str, actor: Actor = SYSTEM, *, time_zone: str = "") -> Organization:
+    """Create an organization owned by `owner`, in `time_zone` (default: the site's TIME_ZONE)."""
+    validate_time_zone(time_zone)
+    organization = Organization.objects.create(name=name, **({"time_zone": time_zone} if time_zone else {}))
     Membership.objects.create(user=owner, organization=organization, role=Role.OWNER)
     record_access(AccessLog.Action.ORGANIZATION_CHANGED, actor, organization=organization, created=True)
     return organization
@@ -179,7 +182,7 @@ def touch_api_key(key: ApiKey, ip: str | None) -> None:
 
 # --- sign up and team ---------------------------------------------------------------------------
 def sign_up(
-    *, organization_name: str, name: str, email: str, phone: str, password: str, actor: Actor
+    *, organization_name: str, name: str, email: str, phone: str, password: str, actor: Actor, time_zone: str = ""
 ) -> tuple[User, Organization]:
     """Create a user with their consent recorded, and their organization with them as owner."""
     now = timezone.now()
@@ -195,7 +198,7 @@ def sign_up(
             confirmed_adult_at=now,
         )
         acting = Actor(user=user, ip=actor.ip, user_agent=actor.user_agent)
-        organization = create_organization(user, organization_name, actor=acting)
+        organization = create_organization(user, organization_name, actor=acting, time_zone=time_zone)
         record_access(AccessLog.Action.SIGNUP, acting, organization=organization)
         record_access(
             AccessLog.Action.CONSENT,
@@ -205,6 +208,23 @@ def sign_up(
             confirmed_adult=True,
         )
     return user, organization
+
+
+@transaction.atomic
+def update_organization(organization: Organization, *, actor: Actor = SYSTEM, **changes) -> list[str]:
+    """Change the organization's name or time zone; return the fields that changed (and log them)."""
+    allowed = {"name", "time_zone"}
+    if set(changes) - allowed:
+        raise ValueError(f"Only {sorted(allowed)} can be changed here.")
+    if "time_zone" in changes:
+        validate_time_zone(changes["time_zone"])
+    changed = [field for field, value in changes.items() if getattr(organization, field) != value]
+    for field in changed:
+        setattr(organization, field, changes[field])
+    if changed:
+        organization.save(update_fields=changed)
+        record_access(AccessLog.Action.ORGANIZATION_CHANGED, actor, organization=organization, fields=changed)
+    return changed
 
 
 def _owners_locked(organization: Organization) -> int:

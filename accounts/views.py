@@ -32,6 +32,7 @@ def signup(request):
             phone=data["phone"],
             password=data["password"],
             actor=services.Actor.from_request(request),
+            time_zone=data["time_zone"],
         )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         request.session[SESSION_KEY] = organization.pk
@@ -246,7 +247,9 @@ def access_log(request):
 @portal_view(section="profile", write_role=Role.VIEWER)
 def profile(request):
     # A copy: a form that fails validation must not change the user the page header shows.
-    form = forms.ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
+    form = forms.ProfileForm(
+        request.POST or None, instance=User.objects.get(pk=request.user.pk), organization=request.organization
+    )
     if request.method == "POST" and form.is_valid():
         changed = list(form.changed_data)
         form.save()
@@ -260,6 +263,22 @@ def profile(request):
         messages.success(request, "Your profile is saved.")
         return redirect("portal-profile")
     return render(request, "accounts/profile.html", {"form": form})
+
+
+@portal_view(section="organization", write_role=Role.ADMIN)
+def organization_settings(request):
+    """The organization's name and time zone (admins change them; everyone sees them)."""
+    organization = request.organization
+    form = forms.OrganizationSettingsForm(
+        request.POST or None, initial={"name": organization.name, "time_zone": organization.time_zone}
+    )
+    if request.method == "POST" and form.is_valid():
+        changed = services.update_organization(
+            organization, actor=services.Actor.from_request(request), **form.cleaned_data
+        )
+        messages.success(request, "The organization's settings are saved." if changed else "Nothing changed.")
+        return redirect("portal-organization-settings")
+    return render(request, "accounts/organization_settings.html", {"form": form})
 
 
 @portal_view(section="profile", write_role=Role.VIEWER)

@@ -139,6 +139,9 @@ class _MessageFieldsMixin:
         self.fields["provider_account"].label_from_instance = lambda a: (
             f"{a.label} ({a.get_provider_display()}, {a.get_channel_display()})"
         )
+        if "scheduled_at" in self.fields:
+            zone = timezone.get_current_timezone_name()
+            self.fields["scheduled_at"].help_text = f"In {zone} (your time zone). Leave empty to send now."
         templates = Template.objects.filter(organization=organization).order_by("channel", "name", "language")
         self.fields["template"].queryset = templates
         self.fields["template"].label_from_instance = lambda t: (
@@ -233,6 +236,64 @@ class SendForm(_MessageFieldsMixin, forms.Form):
             if missing:
                 self.add_error("params", f"Give a value for: {', '.join(missing)}.")
         return data
+
+
+class ReplyForm(forms.Form):
+    """The inbox's reply box: free text, or (outside the WhatsApp window) an approved template."""
+
+    channel = forms.ChoiceField(choices=Channel.choices)
+    template = forms.ModelChoiceField(queryset=Template.objects.none(), required=False, empty_label="No template")
+    params = forms.CharField(
+        label="Template parameters",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "1=Sara", "spellcheck": "false"}),
+        help_text="One name=value per line.",
+    )
+    body = forms.CharField(label="Reply", required=False, max_length=4096, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, organization, window_open: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.window_open = window_open
+        templates = Template.objects.filter(organization=organization).order_by("channel", "name", "language")
+        self.fields["template"].queryset = templates
+        self.fields["template"].label_from_instance = lambda t: f"{t.name} · {t.language} · {t.get_channel_display()}"
+
+    def clean_params(self) -> dict[str, str]:
+        return parse_params(self.cleaned_data.get("params", ""))
+
+    def clean_body(self) -> str:
+        return normalize_newlines(self.cleaned_data.get("body", "")).strip()
+
+    def clean(self):
+        data = super().clean()
+        channel, template = data.get("channel"), data.get("template")
+        if template is not None:
+            if channel and template.channel != channel:
+                self.add_error("template", f"This template is for {template.get_channel_display()}.")
+            elif not template.is_approved:
+                self.add_error("template", "Meta has not approved this template.")
+            elif "params" in data and missing_params(template, data["params"]):
+                self.add_error("params", f"Give a value for: {', '.join(missing_params(template, data['params']))}.")
+        elif not data.get("body"):
+            self.add_error("body", "Write a reply, or choose a template.")
+        elif channel == Channel.WHATSAPP and not self.window_open:
+            self.add_error(
+                "body",
+                "The 24-hour WhatsApp window is closed: this customer has not written in the last 24 hours. "
+                "Choose an approved template instead.",
+            )
+        return data
+
+
+class SandboxInboundForm(forms.Form):
+    """A customer's reply to simulate through the organization's sandbox account (posted to webhooks' view)."""
+
+    channel = forms.ChoiceField(choices=[("whatsapp", "WhatsApp"), ("sms", "SMS")], initial="whatsapp", required=False)
+    from_number = forms.CharField(label="From", max_length=32, widget=forms.TextInput(attrs={"inputmode": "tel"}))
+    body = forms.CharField(label="Their message", max_length=4096, required=False, initial="Hello")
+
+    def clean_channel(self) -> str:
+        return self.cleaned_data.get("channel") or "whatsapp"
 
 
 # --- bulk ------------------------------------------------------------------------------------

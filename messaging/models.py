@@ -343,6 +343,8 @@ class InboundMessage(models.Model):
     provider_message_id = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # When someone of the organization opened its conversation in the inbox (null: unread).
+    read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -352,6 +354,12 @@ class InboundMessage(models.Model):
                 name="uniq_inbound",
                 condition=~Q(provider_message_id=""),
             )
+        ]
+        indexes = [
+            # The inbox: an organization's conversations (one per number), the latest first.
+            models.Index(fields=["organization", "from_number", "-received_at"], name="inbound_org_from"),
+            # The unread count in the navigation: only unread rows are in this index.
+            models.Index(fields=["organization"], name="inbound_unread", condition=Q(read_at__isnull=True)),
         ]
 
     def __str__(self) -> str:

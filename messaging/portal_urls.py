@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from messaging import views
+from messaging import views, views_inbox
 
 urlpatterns = [
     path("", views.dashboard, name="portal-dashboard"),
@@ -22,6 +22,8 @@ urlpatterns = [
     path("templates/sync/", views.template_sync, name="portal-template-sync"),
     path("templates/<uuid:public_id>/edit/", views.template_edit, name="portal-template-edit"),
     path("templates/<uuid:public_id>/delete/", views.template_delete, name="portal-template-delete"),
+    path("inbox/", views_inbox.inbox_list, name="portal-inbox"),
+    path("inbox/<str:phone>/", views_inbox.conversation, name="portal-inbox-conversation"),
     path("opt-outs/", views.opt_out_list, name="portal-opt-outs"),
     path("opt-outs/<int:pk>/remove/", views.opt_out_remove, name="portal-opt-out-remove"),
 ]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -133,6 +134,22 @@ class MediaItemSerializer(serializers.Serializer):
         return data
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that must carry its offset (`Z` or `+03:00`): a naive one is refused.
+
+    A naive time is ambiguous (whose 09:00?), so the API does not guess a zone for it.
+    """
+
+    default_error_messages = {
+        "naive": "Give the time with its UTC offset, e.g. 2026-03-01T09:00:00+03:00 or 2026-03-01T06:00:00Z.",
+    }
+
+    def enforce_timezone(self, value):
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
 class _SendCommon(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.SMS)
     body = serializers.CharField(required=False, allow_blank=True, max_length=4096, trim_whitespace=False)
@@ -141,7 +158,9 @@ class _SendCommon(serializers.Serializer):
     media = MediaItemSerializer(many=True, required=False)
     provider_account = serializers.UUIDField(required=False, help_text="Send through this account; default: routing.")
     sender = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    scheduled_at = serializers.DateTimeField(required=False, allow_null=True)
+    scheduled_at = AwareDateTimeField(
+        required=False, allow_null=True, help_text="ISO 8601 with an offset (Z or +03:00); a naive time is a 400."
+    )
     callback_url = serializers.URLField(
         required=False, allow_blank=True, max_length=500, help_text="http(s) on a public host; checked now."
     )

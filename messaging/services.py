@@ -248,8 +248,15 @@ def accept_messages(
             "phone", flat=True
         )
     )
+    # An own (portal) WhatsApp template is plain text to Meta; the sandbox plays
+    # Meta and takes it as an approved template, so it needs no open window there.
+    own_wa_template = template is not None and not wa_template and request.channel == Channel.WHATSAPP
+    needs_window = request.channel == Channel.WHATSAPP and not wa_template
+    if own_wa_template:
+        routed = [request.provider_account] if request.provider_account is not None else accounts
+        needs_window = not (routed and all(a.provider == "sandbox" for a in routed))
     open_windows: set[str] = set()
-    if request.channel == Channel.WHATSAPP and not wa_template:
+    if needs_window:
         open_windows = set(
             ConversationWindow.objects.filter(
                 organization=organization, phone__in=phones, last_inbound_at__gte=now - WHATSAPP_WINDOW
@@ -266,11 +273,17 @@ def accept_messages(
             status, (code, text) = Status.REJECTED, sending_hold(organization)
         elif phone in opted_out:
             status, code, text = Status.REJECTED, "opted_out", f"{phone} has opted out of {request.channel} messages."
-        elif request.channel == Channel.WHATSAPP and not wa_template and phone not in open_windows:
+        elif needs_window and phone not in open_windows:
             status, code, text = (
                 Status.REJECTED,
                 "whatsapp_window_closed",
-                f"{phone} has not written in the last 24 hours: free-form WhatsApp messages are only allowed "
+                (
+                    f"{phone} has not written in the last 24 hours, and {template.name!r} is a template of your own, "
+                    "not one approved by Meta: outside that window WhatsApp only takes a template approved by "
+                    "Meta (sync them on the Templates page)."
+                )
+                if own_wa_template
+                else f"{phone} has not written in the last 24 hours: free-form WhatsApp messages are only allowed "
                 "inside that window. Use an approved template.",
             )
         metadata = {**request.metadata, **recipient.metadata}
@@ -456,3 +469,47 @@ def release_held_messages(organization: Organization) -> int:
     if ids:
         transaction.on_commit(lambda: publish_dispatch(ids))
     return len(ids)
+
+
+# Meta's own sample template, as a new WhatsApp test number has it (approved, en_US, no parameters).
+HELLO_WORLD_BODY = (
+    "Welcome and congratulations!! This message demonstrates your ability to send a WhatsApp message "
+    "notification from the Cloud API, hosted by Meta. Thank you for taking the time to test with us."
+)
+HELLO_WORLD_COMPONENTS = [
+    {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+    {"type": "BODY", "text": HELLO_WORLD_BODY},
+    {"type": "FOOTER", "text": "WhatsApp Business Platform sample message"},
+]
+
+
+def add_sandbox_hello_world(account: ProviderAccount) -> tuple[Template, bool]:
+    """Give a sandbox WhatsApp account Meta's approved `hello_world` template (once); return it and if it is new."""
+    if account.provider != "sandbox" or account.channel != Channel.WHATSAPP:
+        raise ValueError("hello_world is given to sandbox WhatsApp accounts only.")
+    return Template.objects.get_or_create(
+        organization_id=account.organization_id,
+        provider_account=account,
+        kind=Template.Kind.WHATSAPP,
+        name="hello_world",
+        language="en_US",
+        defaults={
+            "channel": Channel.WHATSAPP,
+            "body": HELLO_WORLD_BODY,
+            "category": "UTILITY",
+            "components": HELLO_WORLD_COMPONENTS,
+            "approval_status": "APPROVED",
+            "external_id": f"sandbox-hello-world-{account.public_id.hex[:12]}",
+            "synced_at": timezone.now(),
+        },
+    )
+
+
+def mark_conversation_read(organization: Organization, phone: str, channel: str = "") -> int:
+    """Mark the unread messages from `phone` read (opening its conversation does); return how many."""
+    from messaging.models import InboundMessage
+
+    qs = InboundMessage.objects.filter(organization=organization, from_number=phone, read_at__isnull=True)
+    if channel:
+        qs = qs.filter(channel=channel)
+    return qs.update(read_at=timezone.now())

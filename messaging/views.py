@@ -59,7 +59,8 @@ ERROR_EXPLANATIONS = {
     "opted_out": "The recipient opted out of this channel: they replied STOP, or someone added them on the "
     "Opt-outs page. Remove the opt-out only if they asked to receive messages again.",
     "whatsapp_window_closed": "WhatsApp allows free-form messages only within 24 hours of the customer's last "
-    "message to you. Outside that window, send an approved template.",
+    "message to you. Outside that window, send an approved template. In the sandbox, simulate the customer's "
+    "reply from the Inbox to open the window.",
     "organization_paused": "Sending is paused for your organization (a restriction of processing). An owner "
     "can resume it on the Privacy & data page.",
     "no_provider_account": "No active provider account could take this message: connect or enable one for "
@@ -293,6 +294,8 @@ def message_detail(request, public_id):
             "explanation": explain(message.error_code),
             "params": key_values(message.template_params),
             "metadata": key_values(message.metadata),
+            # Our own refusal (opt-out, closed window, pause...): no provider saw it.
+            "refused_by_us": message.status == Status.REJECTED or not (message.provider or message.provider_account_id),
             "cancelable": message.status in (Status.SCHEDULED, Status.QUEUED),
             "pending": message.status in PENDING or message.status == Status.SENT,
         },
@@ -375,10 +378,12 @@ def send(request):
             else:
                 message = result.messages[0]
                 if message.status == Status.REJECTED:
-                    messages.warning(request, f"The message was rejected: {message.error_message}")
+                    # Ours, not a provider's: no provider saw the message.
+                    messages.warning(request, f"Refused before sending: {message.error_message}")
                 elif message.status == Status.SCHEDULED:
+                    zone = timezone.get_current_timezone_name()
                     messages.success(
-                        request, f"Scheduled for {timezone.localtime(message.scheduled_at):%Y-%m-%d %H:%M}."
+                        request, f"Scheduled for {timezone.localtime(message.scheduled_at):%Y-%m-%d %H:%M} ({zone})."
                     )
                 else:
                     messages.success(request, f"Accepted: sending to {message.to}.")

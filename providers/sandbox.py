@@ -13,6 +13,10 @@ Per-account settings (`ProviderAccount.settings`):
   SMS has no read receipts, so an SMS ends `delivered`).
 A number ending in 0000 is always reported `undelivered` (code 30003),
 as a fixed way to see a failure in the demo.
+
+`inbound_callback()` builds the signed callback of a customer's reply (an
+inbound message, `"type": "inbound"`), so a user can see what a reply does:
+on WhatsApp it opens the 24-hour window.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from providers.base import (
     UNDELIVERED,
     AccountConfig,
     HealthResult,
+    InboundMessage,
     OutboundMessage,
     ProviderAdapter,
     ProviderError,
@@ -103,6 +108,37 @@ class SandboxAdapter(ProviderAdapter):
             out.append((body, headers))
         return out
 
+    def inbound_callback(
+        self, account: AccountConfig, from_number: str, body: str, *, to_number: str = ""
+    ) -> tuple[bytes, dict]:
+        """Return the (body, headers) of the callback a customer's reply from `from_number` gets."""
+        payload = {
+            "type": "inbound",
+            "id": "SBin" + uuid.uuid4().hex,
+            "channel": account.channel,
+            "from": from_number,
+            "to": to_number or account.sender,
+            "body": body,
+            "timestamp": round(time.time(), 3),
+        }
+        raw = json.dumps(payload).encode()
+        return raw, {"content-type": "application/json", SIGNATURE_HEADER: sign(account.webhook_secret, raw)}
+
+    def parse_inbound(self, request: WebhookRequest) -> list[InboundMessage]:
+        data = json.loads(request.body)
+        if data.get("type") != "inbound":
+            return []
+        return [
+            InboundMessage(
+                provider_message_id=str(data["id"]),
+                channel=str(data.get("channel") or ""),
+                from_number=str(data["from"]),
+                to_number=str(data.get("to") or ""),
+                body=str(data.get("body") or ""),
+                received_at=datetime.fromtimestamp(float(data["timestamp"]), tz=UTC),
+            )
+        ]
+
     def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
         given = request.header(SIGNATURE_HEADER)
         if not given or not account.webhook_secret:
@@ -111,6 +147,8 @@ class SandboxAdapter(ProviderAdapter):
 
     def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
         data = json.loads(request.body)
+        if data.get("type") == "inbound":
+            return []
         raw = str(data["status"])
         return [
             StatusUpdate(

@@ -10,15 +10,18 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import generics, status
 from rest_framework.response import Response
 
-from accounts.permissions import IsOrganizationAdmin, organization_of
+from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
 from accounts.services import Actor
 from jood.api import ApiError
+from providers.models import ProviderAccount
 from webhooks import callbacks, services
 from webhooks.models import CallbackDelivery, CallbackEndpoint
 from webhooks.serializers import (
     CallbackDeliverySerializer,
     CallbackEndpointCreatedSerializer,
     CallbackEndpointSerializer,
+    SandboxInboundSerializer,
+    SimulatedInboundSerializer,
 )
 
 MAX_ENDPOINTS = 20
@@ -236,3 +239,63 @@ class CallbackDeliveryListView(_EndpointMixin, generics.ListAPIView):
         if event_type:
             deliveries = deliveries.filter(event_type=event_type)
         return deliveries
+
+
+class SandboxInboundView(generics.GenericAPIView):
+    """Simulate a customer's reply to a sandbox account (it opens the WhatsApp 24-hour window)."""
+
+    serializer_class = SandboxInboundSerializer
+    permission_classes = [IsOrganizationMember]
+
+    @extend_schema(
+        summary="Simulate a customer's reply (sandbox)",
+        description=(
+            "Stores an inbound message from `from` as if the customer had written to the organization's sandbox "
+            "account, through the same webhook intake a real provider's reply takes: it is posted to your "
+            "callback endpoints as `message.inbound`, and on WhatsApp it opens the 24-hour window in which "
+            "free-form messages to that number are allowed. Only sandbox accounts can be used."
+        ),
+        tags=["sandbox"],
+        request=SandboxInboundSerializer,
+        responses={201: SimulatedInboundSerializer},
+        examples=[
+            OpenApiExample(
+                "A reply",
+                value={"from": "+966501234567", "body": "Hello, is my order ready?"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Stored",
+                value={
+                    "id": "5b2f8a4e-0c1d-4e7f-9a3b-6d5c4b3a2f10",
+                    "channel": "whatsapp",
+                    "from": "+966501234567",
+                    "to": "JoodDemo",
+                    "body": "Hello, is my order ready?",
+                    "received_at": "2026-01-15T09:30:00Z",
+                    "provider_account": "0b3f2a3c-8d7e-4f5a-9b6c-1d2e3f4a5b6c",
+                    "window_expires_at": "2026-01-16T09:30:00Z",
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    def post(self, request):
+        serializer = SandboxInboundSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        organization = organization_of(request)
+        account = None
+        if data.get("provider_account"):
+            account = ProviderAccount.objects.filter(
+                organization=organization, public_id=data["provider_account"]
+            ).first()
+            if account is None:
+                raise ApiError(404, "not_found", "No such provider account in this organization.")
+        try:
+            inbound = services.simulate_sandbox_inbound(
+                organization, data["from"], data["body"], channel=data["channel"], account=account
+            )
+        except services.SandboxError as exc:
+            raise ApiError(400, exc.code, exc.message) from None
+        return Response(SimulatedInboundSerializer(inbound).data, status=status.HTTP_201_CREATED)

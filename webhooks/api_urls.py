@@ -26,4 +26,5 @@ urlpatterns = [
         api.CallbackDeliveryListView.as_view(),
         name="api-callback-endpoint-deliveries",
     ),
+    path("sandbox/inbound", api.SandboxInboundView.as_view(), name="api-sandbox-inbound"),
 ]

@@ -15,4 +15,5 @@ urlpatterns = [
     path(
         "callbacks/<uuid:public_id>/rotate-secret/", views.endpoint_rotate_secret, name="portal-callback-rotate-secret"
     ),
+    path("sandbox/inbound/", views.sandbox_inbound, name="portal-sandbox-inbound"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from providers.models import Channel
 from webhooks.callbacks import UnsafeDestination, validate_url
 from webhooks.models import SUBSCRIBABLE_EVENTS, CallbackAttempt, CallbackDelivery, CallbackEndpoint
 
@@ -102,3 +103,43 @@ class CallbackDeliverySerializer(serializers.ModelSerializer):
 
     def get_message_id(self, obj: CallbackDelivery) -> str | None:
         return obj.payload.get("data", {}).get("id") if obj.event_type != "test" else None
+
+
+class SandboxInboundSerializer(serializers.Serializer):
+    """A customer's reply to simulate through a sandbox account."""
+
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.WHATSAPP)
+    # "from" is a Python keyword: the field is declared below.
+    body = serializers.CharField(max_length=4096, allow_blank=True, default="")
+    provider_account = serializers.UUIDField(
+        required=False, help_text="A sandbox account of this organization; by default the first active one."
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(max_length=32, help_text="The customer's number, e.g. +966501234567.")
+        return fields
+
+
+class SimulatedInboundSerializer(serializers.Serializer):
+    """The stored reply, and until when the WhatsApp window it opened stays open."""
+
+    id = serializers.UUIDField(source="public_id")
+    channel = serializers.CharField()
+    to = serializers.CharField(source="to_number")
+    body = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    provider_account = serializers.UUIDField(source="provider_account.public_id")
+    window_expires_at = serializers.SerializerMethodField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.CharField(source="from_number")
+        return fields
+
+    def get_window_expires_at(self, inbound) -> str | None:
+        if inbound.channel != "whatsapp":
+            return None
+        from messaging.services import WHATSAPP_WINDOW
+
+        return serializers.DateTimeField().to_representation(inbound.received_at + WHATSAPP_WINDOW)

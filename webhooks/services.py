@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -311,6 +312,90 @@ def simulate_sandbox_callbacks(message_id: int) -> list[WebhookEvent]:
         if event is not None:
             events.append(event)
     return events
+
+
+class SandboxError(Exception):
+    """A simulated reply cannot be made (HTTP 400 in the API, a message in the portal)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def sandbox_account_for(
+    organization: Organization, channel: str = "whatsapp", account: ProviderAccount | None = None
+) -> ProviderAccount:
+    """The organization's sandbox account to simulate a reply through (the chosen one, or the first active)."""
+    if account is not None:
+        if account.organization_id != organization.pk:
+            raise SandboxError("unknown_provider_account", "No such provider account in this organization.")
+        if account.provider != "sandbox":
+            raise SandboxError(
+                "not_sandbox",
+                f"{account.label} is a real {account.get_provider_display()} account: only a sandbox account "
+                "can simulate a reply. Real replies arrive through its webhook.",
+            )
+        return account
+    found = (
+        ProviderAccount.objects.filter(organization=organization, provider="sandbox", channel=channel, is_active=True)
+        .order_by("priority", "id")
+        .first()
+    )
+    if found is None:
+        raise SandboxError(
+            "no_sandbox_account",
+            f"No active sandbox {channel} account: connect one to simulate a customer's reply.",
+        )
+    return found
+
+
+def simulate_sandbox_inbound(
+    organization: Organization,
+    from_number: str,
+    body: str,
+    *,
+    channel: str = "whatsapp",
+    account: ProviderAccount | None = None,
+):
+    """Simulate a customer's reply to a sandbox account, through the same intake path as a real one.
+
+    The signed callback is ingested and processed at once, so when this
+    returns the reply is stored and (WhatsApp) the 24-hour window is open.
+    Returns the stored `InboundMessage`.
+    """
+    from messaging.models import InboundMessage
+    from messaging.phones import InvalidNumber, to_e164
+    from providers.sandbox import SandboxAdapter
+
+    account = sandbox_account_for(organization, channel, account)
+    try:
+        phone = to_e164(from_number)
+    except InvalidNumber as exc:
+        raise SandboxError("invalid_number", str(exc)) from None
+    config = account.to_config()
+    raw, headers = SandboxAdapter().inbound_callback(config, phone, body)
+    parts = urlsplit(config.callback_url)
+    request = WebhookRequest(
+        method="POST",
+        url=config.callback_url,
+        headers=headers,
+        body=raw,
+        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+    )
+    # One transaction: the processing task that ingest publishes goes out after
+    # commit and finds the event processed, so no worker can hold it while we look.
+    with transaction.atomic():
+        event = ingest("sandbox", account, request)
+        if event is None:  # cannot happen with our own signature; say so rather than pretend
+            raise SandboxError("not_verified", "The simulated reply did not verify.")
+        event = process_event(event)
+    provider_id = json.loads(raw)["id"]
+    inbound = InboundMessage.objects.filter(provider_account=account, provider_message_id=provider_id).first()
+    if inbound is None:
+        raise SandboxError("not_processed", f"The simulated reply was not stored: {event.error or event.state}.")
+    log.info("sandbox: simulated a %s reply to account %s", account.channel, account.public_id)
+    return inbound
 
 
 # --- callback endpoints ----------------------------------------------------------

@@ -1,5 +1,5 @@
 """Portal pages of callback endpoints: list, create (the signing secret shown once), edit, delete,
-the delivery log, and a test event.
+the delivery log, and a test event; and the sandbox's simulated customer reply.
 """
 
 from __future__ import annotations
@@ -8,11 +8,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Max, Prefetch, Q
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.services import Actor
 from jood.portal import CheapPage, get_for_org, one_time_secret, portal_view
+from messaging.forms import SandboxInboundForm
 from webhooks import callbacks, services
 from webhooks.forms import EVENT_LABELS, CallbackEndpointForm
 from webhooks.models import CallbackAttempt, CallbackDelivery, CallbackEndpoint
@@ -164,3 +167,30 @@ def endpoint_test(request, public_id):
         )
         messages.error(request, f"The test event failed: {detail}. It is not retried; fix the endpoint and try again.")
     return redirect("portal-callback", public_id=endpoint.public_id)
+
+
+# --- the sandbox: a simulated customer reply ---------------------------------------------------
+@require_POST
+@portal_view(min_role=Role.MEMBER, section="inbox")
+def sandbox_inbound(request):
+    """Simulate a reply from a customer to the organization's sandbox account (opens the WhatsApp window)."""
+    form = SandboxInboundForm(request.POST)
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = ""
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(target or "portal-inbox")
+    data = form.cleaned_data
+    try:
+        inbound = services.simulate_sandbox_inbound(
+            request.organization, data["from_number"], data["body"], channel=data["channel"]
+        )
+    except services.SandboxError as exc:
+        messages.error(request, exc.message)
+        return redirect(target or "portal-inbox")
+    text = f"Simulated a reply from {inbound.from_number} to {inbound.provider_account.label}."
+    if inbound.channel == "whatsapp":
+        text += " The 24-hour WhatsApp window is open: free-form messages to this number are allowed."
+    messages.success(request, text)
+    return redirect(target or reverse("portal-inbox-conversation", kwargs={"phone": inbound.from_number}))

@@ -28,6 +28,7 @@ def test_organization_answers_the_keys_own_organization(acme, acme_viewer_api):
         "created_at": response.json()["created_at"],
         "retention_days": 90,
         "paused": False,
+        "time_zone": "UTC",
     }
 
 

@@ -237,7 +237,7 @@ def test_an_opted_out_recipient_is_rejected_with_a_warning(member_client, acme, 
     response = member_client.post(
         reverse("portal-send"), {"channel": "sms", "to": "+966501234567", "body": "Hi"}, follow=True
     )
-    assert b"The message was rejected" in response.content
+    assert b"Refused before sending" in response.content
     message = Message.objects.get(organization=acme)
     assert (message.status, message.error_code) == ("rejected", "opted_out")
 

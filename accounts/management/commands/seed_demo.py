@@ -41,9 +41,14 @@ class Command(BaseCommand):
         from providers.services import connect_account
 
         for channel in ("sms", "whatsapp"):
-            if ProviderAccount.objects.filter(organization=organization, provider="sandbox", channel=channel).exists():
+            existing = ProviderAccount.objects.filter(
+                organization=organization, provider="sandbox", channel=channel
+            ).first()
+            if existing is not None:
+                if channel == "whatsapp":
+                    self.seed_hello_world(existing)
                 continue
-            connect_account(
+            account = connect_account(
                 organization,
                 provider="sandbox",
                 channel=channel,
@@ -54,6 +59,16 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Connected a sandbox {channel} provider account (nothing leaves this machine).")
             )
+            if channel == "whatsapp":
+                self.seed_hello_world(account)
+
+    def seed_hello_world(self, account) -> None:
+        """The approved `hello_world` template a new WhatsApp test number comes with."""
+        from messaging.services import add_sandbox_hello_world
+
+        _, created = add_sandbox_hello_world(account)
+        if created:
+            self.stdout.write(self.style.SUCCESS("Added the approved WhatsApp template hello_world (en_US)."))
 
     def seed_owner(self) -> User:
         user = User.objects.filter(email__iexact=DEMO_EMAIL).first()
