@@ -76,6 +76,9 @@ class Organization(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     retention_days = models.PositiveIntegerField(default=settings.MESSAGE_LOG_RETENTION_DAYS)
+    # ISO 3166 region ("SA") that a number typed without its country code belongs to
+    # (a search for 050…); blank: the PHONE_DEFAULT_REGION setting.
+    country = models.CharField(max_length=2, blank=True)
     # A legal hold keeps message logs past retention; only staff set it.
     legal_hold_until = models.DateField(null=True, blank=True)
     legal_hold_reason = models.CharField(max_length=300, blank=True)

@@ -166,6 +166,7 @@ class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, adm
                     "encoding",
                     "segments",
                     "price",
+                    "price_currency",
                 ]
             },
         ),

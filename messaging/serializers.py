@@ -81,6 +81,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "encoding",
             "segments",
             "price",
+            "price_currency",
             "error",
             "batch",
             "metadata",

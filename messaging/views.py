@@ -40,6 +40,7 @@ from messaging.models import (
     Template,
 )
 from messaging.phones import InvalidNumber, to_e164
+from messaging.spend import spend_of
 from providers.models import Channel, ProviderAccount
 
 log = logging.getLogger(__name__)
@@ -620,6 +621,7 @@ def batch_detail(request, public_id):
             "statuses": [(s, progress["counts"].get(s, 0)) for s in Status.values],
             "progress_url": reverse("portal-batch-progress", kwargs={"public_id": batch.public_id}),
             "messages_url": reverse("portal-messages") + f"?batch={batch.public_id}",
+            "spend": spend_of(Message.objects.filter(batch=batch)),
         },
     )
 
