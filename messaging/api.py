@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -13,13 +14,14 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
 from accounts.services import Actor
 from jood.api import ApiError, CursorPagination
-from messaging import services
+from messaging import logs, services
 from messaging.analytics import counts
 from messaging.idempotency import idempotent
 from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Status, Template
@@ -34,7 +36,7 @@ from messaging.serializers import (
     SendMessageSerializer,
     TemplateSerializer,
 )
-from providers.models import ProviderAccount
+from providers.models import Channel, ProviderAccount
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -145,6 +147,56 @@ class NewestFirstPagination(CursorPagination):
     ordering = ("-created_at", "-id")
 
 
+LOG_FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "q",
+        str,
+        description="A number in any common form (+966…, 00966…, 05…), a message id, "
+        "a provider's message id, or words of the text.",
+    ),
+    OpenApiParameter(
+        "to", str, description="A number in any common form; a local one (05…) is read in the organization's country."
+    ),
+    OpenApiParameter("status", str, description="Comma-separated statuses (or the parameter repeated).", enum=None),
+    OpenApiParameter("channel", str, enum=[c for c, _ in Channel.choices]),
+    OpenApiParameter("provider_account", OpenApiTypes.UUID),
+    OpenApiParameter("batch", OpenApiTypes.UUID),
+    OpenApiParameter("error_code", str),
+    OpenApiParameter("start", OpenApiTypes.DATE, description="From this day (inclusive), in the site's time zone."),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="To this day (inclusive)."),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+]
+
+
+FILTER_ERROR_CODES = {
+    "to": "invalid_number",
+    "batch": "invalid_batch",
+    "provider_account": "invalid_provider_account",
+    "status": "invalid_status",
+    "channel": "invalid_channel",
+    "start": "invalid_date",
+    "end": "invalid_date",
+    "created_after": "invalid_date",
+    "created_before": "invalid_date",
+}
+
+
+def filtered_messages(request):
+    """The organization's messages filtered by the query string (messaging.logs); 400 on bad input."""
+    organization = organization_of(request)
+    form = logs.MessageLogFilter(request.query_params, organization=organization)
+    if not form.is_valid():
+        name, errors = next(iter(form.errors.items()))
+        message = str(errors[0])
+        if name == "to":
+            raw = request.query_params.get("to", "")
+            reason = message.split(": ", 1)[-1].rstrip(".") if "is not a valid phone number" in message else message
+            raise ApiError(400, "invalid_number", message, {"to": raw.strip(), "reason": reason})
+        raise ApiError(400, FILTER_ERROR_CODES.get(name, "invalid_filter"), message, form.errors_as_details())
+    return logs.filter_messages(organization, form)
+
+
 class MessageListCreate(generics.ListAPIView):
     """List messages (newest first) or send one."""
 
@@ -153,37 +205,9 @@ class MessageListCreate(generics.ListAPIView):
     pagination_class = NewestFirstPagination
 
     def get_queryset(self):
-        qs = Message.objects.filter(organization=organization_of(self.request)).select_related(
-            "template", "provider_account", "batch"
-        )
-        params = self.request.query_params
-        if params.get("status"):
-            qs = qs.filter(status__in=params["status"].split(","))
-        if params.get("channel"):
-            qs = qs.filter(channel=params["channel"])
-        if params.get("to"):
-            qs = qs.filter(to=_phone_param(params["to"], "to"))
-        if params.get("batch"):
-            try:
-                batch_id = uuid.UUID(params["batch"])
-            except ValueError:
-                raise ApiError(400, "invalid_batch", "batch must be a batch id (a UUID).", {"batch": params["batch"]})
-            qs = qs.filter(batch__public_id=batch_id)
-        for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
-            if params.get(name):
-                qs = qs.filter(**{lookup: _datetime_param(params[name], name)})
-        return qs
+        return filtered_messages(self.request).select_related("template", "provider_account", "batch")
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, description="Comma-separated statuses."),
-            OpenApiParameter("channel", str),
-            OpenApiParameter("to", str),
-            OpenApiParameter("batch", OpenApiTypes.UUID),
-            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
-            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
-        ]
-    )
+    @extend_schema(parameters=LOG_FILTER_PARAMETERS)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -268,6 +292,30 @@ class BulkSend(APIView):
             return Response(body, status=status.HTTP_202_ACCEPTED)
 
         return idempotent(request, "messages/bulk", handle)
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets a client ask for text/csv; the view streams the body itself, errors stay JSON."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if data is not None else b""
+
+
+class MessageExport(APIView):
+    permission_classes = [IsOrganizationMember]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        parameters=LOG_FILTER_PARAMETERS,
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
+    def get(self, request):
+        """The filtered messages as CSV (streamed, any size; cells that a spreadsheet would run start with ')."""
+        return logs.export_response(filtered_messages(request))
 
 
 class MessageDetail(generics.RetrieveAPIView):

@@ -5,6 +5,7 @@ from messaging import api
 urlpatterns = [
     path("messages", api.MessageListCreate.as_view(), name="api-messages"),
     path("messages/bulk", api.BulkSend.as_view(), name="api-messages-bulk"),
+    path("messages/export", api.MessageExport.as_view(), name="api-messages-export"),
     path("messages/<uuid:public_id>", api.MessageDetail.as_view(), name="api-message"),
     path("messages/<uuid:public_id>/cancel", api.MessageCancel.as_view(), name="api-message-cancel"),
     path("batches/<uuid:public_id>", api.BatchDetail.as_view(), name="api-batch"),

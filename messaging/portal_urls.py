@@ -7,6 +7,7 @@ from messaging import views
 urlpatterns = [
     path("", views.dashboard, name="portal-dashboard"),
     path("messages/", views.message_list, name="portal-messages"),
+    path("messages/export.csv", views.message_export, name="portal-messages-export"),
     path("messages/<uuid:public_id>/", views.message_detail, name="portal-message"),
     path("messages/<uuid:public_id>/status.json", views.message_status_json, name="portal-message-status"),
     path("messages/<uuid:public_id>/cancel/", views.message_cancel, name="portal-message-cancel"),
