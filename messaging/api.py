@@ -21,13 +21,13 @@ from rest_framework.views import APIView
 from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
 from accounts.services import Actor
 from jood.api import ApiError, CursorPagination
-from messaging import logs, services
+from messaging import analytics, logs, services
 from messaging.analytics import counts
 from messaging.idempotency import idempotent
 from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Status, Template
 from messaging.phones import InvalidNumber, to_e164
 from messaging.serializers import (
-    AnalyticsRowSerializer,
+    AnalyticsReportSerializer,
     BatchSerializer,
     BulkSendSerializer,
     MessageDetailSerializer,
@@ -426,19 +426,44 @@ class OptOutDetail(generics.RetrieveDestroyAPIView):
         return OptOut.objects.filter(organization=organization_of(self.request))
 
 
+def _analytics_range(request):
+    today = timezone.localdate()
+    start = _date_param(request.query_params.get("start"), "start") or today - timedelta(days=29)
+    end = _date_param(request.query_params.get("end"), "end") or today
+    if start > end or (end - start).days > 366:
+        raise ApiError(400, "invalid_range", "start must be before end, at most 366 days apart.")
+    return start, end
+
+
+ANALYTICS_PARAMETERS = [
+    OpenApiParameter("start", OpenApiTypes.DATE, description="First day (default: 29 days before end)."),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive (default: today)."),
+]
+
+
 class Analytics(APIView):
     permission_classes = [IsOrganizationMember]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE)],
-        responses={200: AnalyticsRowSerializer(many=True)},
-    )
+    @extend_schema(parameters=ANALYTICS_PARAMETERS, responses={200: AnalyticsReportSerializer})
     def get(self, request):
-        """Counts by day, channel, provider and status (default: the last 30 days)."""
-        today = timezone.localdate()
-        start = _date_param(request.query_params.get("start"), "start") or today - timedelta(days=29)
-        end = _date_param(request.query_params.get("end"), "end") or today
-        if start > end or (end - start).days > 366:
-            raise ApiError(400, "invalid_range", "start must be before end, at most 366 days apart.")
-        rows = counts(organization_of(request), start, end)
-        return Response({"start": start, "end": end, "results": AnalyticsRowSerializer(rows, many=True).data})
+        """Counts by day, channel, provider and status; rates, median time to delivered, spend and breakdowns."""
+        start, end = _analytics_range(request)
+        organization = organization_of(request)
+        data = analytics.report(organization, start, end)
+        data["results"] = counts(organization, start, end)
+        return Response(AnalyticsReportSerializer(data).data)
+
+
+class AnalyticsExport(APIView):
+    permission_classes = [IsOrganizationMember]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(parameters=ANALYTICS_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request):
+        """The analytics numbers as CSV: one row per day, per breakdown entry, and the totals."""
+        start, end = _analytics_range(request)
+        data = analytics.report(organization_of(request), start, end)
+        return logs.csv_response(
+            f"analytics-{start.isoformat()}-{end.isoformat()}.csv",
+            logs.csv_rows(analytics.CSV_HEADER, analytics.report_csv_rows(data)),
+        )

@@ -14,4 +14,5 @@ urlpatterns = [
     path("opt-outs", api.OptOutList.as_view(), name="api-opt-outs"),
     path("opt-outs/<int:pk>", api.OptOutDetail.as_view(), name="api-opt-out"),
     path("analytics", api.Analytics.as_view(), name="api-analytics"),
+    path("analytics/export", api.AnalyticsExport.as_view(), name="api-analytics-export"),
 ]

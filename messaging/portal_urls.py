@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from messaging import views
+from messaging import analytics_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="portal-dashboard"),
@@ -11,6 +11,8 @@ urlpatterns = [
     path("messages/<uuid:public_id>/", views.message_detail, name="portal-message"),
     path("messages/<uuid:public_id>/status.json", views.message_status_json, name="portal-message-status"),
     path("messages/<uuid:public_id>/cancel/", views.message_cancel, name="portal-message-cancel"),
+    path("analytics/", analytics_views.analytics_page, name="portal-analytics"),
+    path("analytics/export.csv", analytics_views.analytics_export, name="portal-analytics-export"),
     path("send/", views.send, name="portal-send"),
     path("bulk/", views.bulk_upload, name="portal-bulk"),
     path("bulk/<str:token>/map/", views.bulk_map, name="portal-bulk-map"),
