@@ -195,12 +195,17 @@ def last_prices(organization, channel: str, accounts: Sequence[ProviderAccount] 
     return {key: (value[0], value[1]) for key, value in result.items()}
 
 
-def estimate(organization, channel: str, numbers: Sequence[str], segments: int, account=None) -> Estimate:
-    """Estimate the segments and cost of sending `segments` segments to each of `numbers` (E.164).
+def estimate(
+    organization, channel: str, numbers: Sequence[str], segments: int | Sequence[int] = 1, account=None
+) -> Estimate:
+    """Estimate the segments and cost of sending to each of `numbers` (E.164).
 
-    With no account chosen, the first active account of the channel by
-    priority that has a price for the country is assumed (what routing picks).
+    `segments` is the count for every message, or one count per number (a
+    template's text differs per recipient). With no account chosen, the first
+    active account of the channel by priority that has a price for the
+    country is assumed (what routing picks).
     """
+    counts = [max(segments, 1)] * len(numbers) if isinstance(segments, int) else [max(s, 1) for s in segments]
     accounts = (
         [account]
         if account is not None
@@ -211,19 +216,22 @@ def estimate(organization, channel: str, numbers: Sequence[str], segments: int, 
         )
     )
     prices = last_prices(organization, channel, accounts)
-    result = Estimate(messages=len(numbers), segments=len(numbers) * max(segments, 1))
+    result = Estimate(messages=len(numbers), segments=sum(counts))
     unpriced: set[str] = set()
-    per_country: dict[str, int] = defaultdict(int)
-    for number in numbers:
-        per_country[calling_code(number)] += 1
+    per_country: dict[str, int] = defaultdict(int)  # segments per calling code
+    recipients: dict[str, int] = defaultdict(int)
+    for number, count in zip(numbers, counts, strict=True):
+        code = calling_code(number)
+        per_country[code] += count
+        recipients[code] += 1
     for code, count in per_country.items():
         price = next((prices[(a.pk, code)] for a in accounts if (a.pk, code) in prices), None)
         if price is None:
             unpriced.add(code or "?")
             continue
         amount, currency = price
-        result.cost[currency] = result.cost.get(currency, Decimal(0)) + amount * max(segments, 1) * count
-        result.priced += count
+        result.cost[currency] = result.cost.get(currency, Decimal(0)) + amount * count
+        result.priced += recipients[code]
     result.cost = {c: v.quantize(Decimal("0.0001")) for c, v in result.cost.items()}
     result.unpriced_countries = sorted(unpriced)
     return result

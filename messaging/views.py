@@ -40,7 +40,7 @@ from messaging.models import (
     Template,
 )
 from messaging.phones import InvalidNumber, to_e164
-from messaging.spend import spend_of
+from messaging.spend import estimate, spend_of
 from providers.models import Channel, ProviderAccount
 
 log = logging.getLogger(__name__)
@@ -524,7 +524,17 @@ def _preview(organization, state: dict, parsed: dict, template: Template | None)
     ]
     text = forms.preview_text(template, state["body"], good[0][1]) if good else state["body"]
     info = sms.analyse(text) if state["channel"] == Channel.SMS and text else None
+    to_send = [(phone, row_values) for phone, row_values in good if phone not in opted_out]
+    if state["channel"] == Channel.SMS:
+        each = [sms.analyse(forms.preview_text(template, state["body"], v) or " ").segments for _, v in to_send]
+    else:
+        each = [1] * len(to_send)
+    account = None
+    if state.get("account"):
+        account = ProviderAccount.objects.filter(organization=organization, pk=state["account"]).first()
+    cost = estimate(organization, state["channel"], [p for p, _ in to_send], each, account=account)
     return {
+        "estimate": cost,
         "total": len(recipients),
         "good": len(good),
         "refused": refused,

@@ -152,3 +152,26 @@ def test_price_shows_per_message_in_the_api_and_per_batch_in_the_portal(acme, ow
     page = login(owner).get(f"/portal/batches/{batch.public_id}/").content.decode()
     assert "0.075 USD" in page and "2 priced" in page
     assert "0.05 USD" in login(owner).get(f"/portal/messages/{one.public_id}/").content.decode()
+
+
+def test_the_bulk_preview_estimates_segments_and_cost(acme, owner, twilio_account):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.conftest import login
+
+    sent_message(twilio_account, "SM1", price=Decimal("0.04"), price_currency="USD")  # +966: 0.04 a segment
+    client = login(owner)
+    csv_text = "Phone\n+966501234560\n+966501234561\n+971501234567\n"
+    body = "x" * 200  # two GSM-7 segments each
+    response = client.post(
+        "/portal/bulk/",
+        {"channel": "sms", "name": "n", "body": body, "file": SimpleUploadedFile("a.csv", csv_text.encode())},
+    )
+    assert response.status_code == 302, response.content
+    map_url = response["Location"]
+    preview_url = client.post(map_url, {"phone_column": "0"})["Location"]
+    page = client.get(preview_url).content.decode()
+    estimate = page.split("data-estimate", 1)[1].split("</div>", 1)[0]
+    # Two Saudi numbers priced at 2 × 0.04; the UAE number has no known price yet.
+    assert "0.1600 USD" in estimate and "6 segments" in estimate
+    assert "2 of 3 priced" in estimate and "+971" in estimate
