@@ -233,7 +233,8 @@ class _Tally:
     def add(self, r: dict) -> None:
         n = r["count"]
         self.total += n
-        self.segments += r["segments"] or 0
+        if r["channel"] == "sms":  # what SMS providers bill by; a WhatsApp message has no segments
+            self.segments += r["segments"] or 0
         if r["status"] in DELIVERED:
             self.delivered += n
             if r["channel"] == "whatsapp":

@@ -36,11 +36,12 @@ class RangeForm(forms.Form):
 
 
 def _range(request) -> tuple[RangeForm, object, object]:
-    form = RangeForm(request.GET or None)
     today = timezone.localdate()
+    default = (today - timedelta(days=29), today)
+    form = RangeForm(request.GET or None, initial={"start": default[0], "end": default[1]})
     if form.is_bound and form.is_valid():
         return form, form.cleaned_data["start"], form.cleaned_data["end"]
-    return form, today - timedelta(days=29), today
+    return form, *default
 
 
 def _nice_max(value: float) -> float:

@@ -140,6 +140,7 @@ class MessageLogFilter(forms.Form):
             "priority", "label"
         )
         self.fields["batch"].queryset = Batch.objects.filter(organization=organization)
+        self.fields["provider_account"].label_from_instance = lambda a: f"{a.label} ({a.get_provider_display()})"
         for name in ("provider_account", "batch"):
             self.fields[name].error_messages["invalid_choice"] = (
                 f"No such {name.replace('_', ' ')} in this organization."

@@ -296,7 +296,7 @@ class AnalyticsFiguresSerializer(serializers.Serializer):
     delivered = serializers.IntegerField(help_text="Delivered or read.")
     read = serializers.IntegerField()
     failed = serializers.IntegerField(help_text="Undelivered, failed or rejected.")
-    segments = serializers.IntegerField()
+    segments = serializers.IntegerField(help_text="SMS segments.")
     delivery_rate = serializers.FloatField(
         allow_null=True, help_text="Percent delivered of those a provider gave a final answer for."
     )
