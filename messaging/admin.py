@@ -544,12 +544,39 @@ class PendingStatusUpdateAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(DailyStats)
 class DailyStatsAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["day", "organization", "channel", "provider", "status", "count", "segments"]
+    list_display = [
+        "day",
+        "organization",
+        "channel",
+        "provider",
+        "country",
+        "status",
+        "error_code",
+        "count",
+        "segments",
+        "price",
+        "price_currency",
+    ]
     list_select_related = ["organization"]
     list_filter = ["channel", ProviderFilter, MessageStatusFilter, ("day", admin.DateFieldListFilter)]
     search_fields = ["organization__name"]
     date_hierarchy = "day"
-    fields = ["organization", "day", "channel", "provider", "status", "count", "segments"]
+    fields = [
+        "organization",
+        "day",
+        "channel",
+        "provider",
+        "provider_account",
+        "country",
+        "status",
+        "error_code",
+        "count",
+        "segments",
+        "price",
+        "price_currency",
+        "priced",
+        "delivery_seconds",
+    ]
     readonly_fields = fields
 
 
