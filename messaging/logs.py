@@ -21,7 +21,7 @@ from django.http import QueryDict, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from messaging.models import Batch, Message, Status
+from messaging.models import Message, Status
 from messaging.phones import InvalidNumber, to_e164
 from providers.models import Channel, ProviderAccount
 
@@ -112,16 +112,9 @@ class MessageLogFilter(forms.Form):
         label="Status", required=False, choices=Status.choices, widget=MultipleValuesWidget(choices=Status.choices)
     )
     channel = forms.ChoiceField(choices=[("", "Any channel"), *Channel.choices], required=False)
-    provider_account = forms.ModelChoiceField(
-        label="Provider account",
-        queryset=ProviderAccount.objects.none(),
-        to_field_name="public_id",
-        required=False,
-        empty_label="Any account",
-    )
-    batch = forms.ModelChoiceField(
-        queryset=Batch.objects.none(), to_field_name="public_id", required=False, widget=forms.HiddenInput
-    )
+    provider_account = forms.CharField(label="Provider account", required=False, widget=forms.Select)
+    # A batch id; one of another organization (or gone) matches nothing, as any id does.
+    batch = forms.UUIDField(required=False, widget=forms.HiddenInput)
     error_code = forms.CharField(label="Error code", required=False, max_length=64)
     start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -136,15 +129,11 @@ class MessageLogFilter(forms.Form):
             data["q"] = data["phone"]
         super().__init__(data, **kwargs)
         self.organization = organization
-        self.fields["provider_account"].queryset = ProviderAccount.objects.filter(organization=organization).order_by(
-            "priority", "label"
-        )
-        self.fields["batch"].queryset = Batch.objects.filter(organization=organization)
-        self.fields["provider_account"].label_from_instance = lambda a: f"{a.label} ({a.get_provider_display()})"
-        for name in ("provider_account", "batch"):
-            self.fields[name].error_messages["invalid_choice"] = (
-                f"No such {name.replace('_', ' ')} in this organization."
-            )
+        accounts = ProviderAccount.objects.filter(organization=organization).order_by("priority", "label")
+        self.fields["provider_account"].widget.choices = [("", "Any account")] + [
+            (str(a.public_id), f"{a.label} ({a.get_provider_display()})")
+            for a in accounts.only("public_id", "label", "provider")
+        ]
 
     def full_clean(self):
         # NUL bytes in any parameter are refused before any field sees them (PostgreSQL rejects them in text).
@@ -169,6 +158,15 @@ class MessageLogFilter(forms.Form):
             return phone_forms(value, region_of(self.organization))
         except InvalidNumber as exc:
             raise forms.ValidationError(str(exc), code="invalid_number") from None
+
+    def clean_provider_account(self):
+        value = (self.cleaned_data.get("provider_account") or "").strip()
+        if not value:
+            return None
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            raise forms.ValidationError("Enter a provider account id (a UUID).", code="invalid") from None
 
     def clean_q(self) -> str:
         return self.cleaned_data.get("q", "").strip()
@@ -238,10 +236,11 @@ def filter_messages(organization, form: MessageLogFilter) -> QuerySet[Message]:
         qs = qs.filter(status__in=data["status"])
     if data.get("channel"):
         qs = qs.filter(channel=data["channel"])
+    # Ids are matched within the organization: another organization's account or batch matches nothing.
     if data.get("provider_account"):
-        qs = qs.filter(provider_account=data["provider_account"])
+        qs = qs.filter(provider_account__public_id=data["provider_account"])
     if data.get("batch"):
-        qs = qs.filter(batch=data["batch"])
+        qs = qs.filter(batch__public_id=data["batch"])
     if data.get("error_code"):
         qs = qs.filter(error_code=data["error_code"])
     if data.get("to"):

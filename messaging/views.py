@@ -228,7 +228,9 @@ def message_list(request):
     elif form.is_valid():
         qs = logs.filter_messages(request.organization, form)
     page = CheapPage(qs.select_related("provider_account"), request.GET.get("page"), per_page=50)
-    batch = form.cleaned_data.get("batch") if form.is_bound and form.is_valid() else None
+    batch = None
+    if form.is_bound and form.is_valid() and form.cleaned_data.get("batch"):
+        batch = Batch.objects.filter(organization=request.organization, public_id=form.cleaned_data["batch"]).first()
     export_query = query_without_page(request)
     return render(
         request,
