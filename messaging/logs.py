@@ -9,6 +9,7 @@ with 400 and the error shape. `csv_response` streams any number of rows.
 from __future__ import annotations
 
 import csv
+import io
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -263,23 +264,32 @@ def safe_cell(value) -> str:
     """Return the value as text a spreadsheet shows as text: a leading = + - @ tab or CR gets a '."""
     if value is None:
         return ""
-    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    text = value if isinstance(value, str) else value.isoformat() if hasattr(value, "isoformat") else str(value)
     if text.startswith(FORMULA_START):
         return "'" + text
     return text
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+# Rows written per piece of the streamed body: one piece per row costs a write per row.
+ROWS_PER_PIECE = 500
 
 
 def csv_rows(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
-    """Yield CSV lines (header first), every cell neutralised by `safe_cell`."""
-    writer = csv.writer(_Echo())
-    yield "\ufeff" + writer.writerow(header)  # a BOM, so spreadsheets read UTF-8 (Arabic text)
+    """Yield the CSV text (header first) in pieces of ROWS_PER_PIECE rows, every cell neutralised by `safe_cell`."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")  # a BOM, so spreadsheets read UTF-8 (Arabic text)
+    writer.writerow(header)
+    pending = 0
     for row in rows:
-        yield writer.writerow([safe_cell(v) for v in row])
+        writer.writerow([safe_cell(v) for v in row])
+        pending += 1
+        if pending >= ROWS_PER_PIECE:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            pending = 0
+    yield buffer.getvalue()
 
 
 def csv_response(filename: str, lines: Iterator[str]) -> StreamingHttpResponse:
