@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
 from accounts.services import Actor
 from jood.api import ApiError, CursorPagination
-from messaging import analytics, logs, services
+from messaging import analytics, logs, services, sms, spend
 from messaging.analytics import counts
 from messaging.idempotency import idempotent
 from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Status, Template
@@ -30,6 +30,8 @@ from messaging.serializers import (
     AnalyticsReportSerializer,
     BatchSerializer,
     BulkSendSerializer,
+    EstimateRequestSerializer,
+    EstimateSerializer,
     MessageDetailSerializer,
     MessageSerializer,
     OptOutSerializer,
@@ -424,6 +426,45 @@ class OptOutDetail(generics.RetrieveDestroyAPIView):
 
     def get_queryset(self):
         return OptOut.objects.filter(organization=organization_of(self.request))
+
+
+class Estimate(APIView):
+    permission_classes = [IsOrganizationMember]
+
+    @extend_schema(request=EstimateRequestSerializer, responses={200: EstimateSerializer})
+    def post(self, request):
+        """Estimate the segments and cost of a send before making it, from the last prices paid."""
+        serializer = EstimateRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        organization = organization_of(request)
+        account = None
+        if data.get("provider_account"):
+            account = ProviderAccount.objects.filter(
+                organization=organization, public_id=data["provider_account"]
+            ).first()
+            if account is None:
+                raise ApiError(400, "unknown_provider_account", "No such provider account in this organization.")
+        region = logs.region_of(organization)
+        numbers, refused = [], []
+        for raw in data["to"]:
+            try:
+                numbers.append(logs.phone_forms(raw, region))
+            except InvalidNumber as exc:
+                refused.append({"to": raw, "reason": exc.reason})
+        segments = data.get("segments") or 1
+        if data.get("body") and data["channel"] == Channel.SMS:
+            segments = sms.analyse(data["body"]).segments
+        result = spend.estimate(organization, data["channel"], numbers, segments, account=account)
+        body = {
+            "messages": result.messages,
+            "segments": result.segments,
+            "priced": result.priced,
+            "cost": [{"currency": c, "amount": f"{a.normalize():f}"} for c, a in sorted(result.cost.items())],
+            "unpriced_countries": result.unpriced_countries,
+            "refused": refused,
+        }
+        return Response(EstimateSerializer(body).data)
 
 
 def _analytics_range(request):

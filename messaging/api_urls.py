@@ -13,6 +13,7 @@ urlpatterns = [
     path("templates/<uuid:public_id>", api.TemplateDetail.as_view(), name="api-template"),
     path("opt-outs", api.OptOutList.as_view(), name="api-opt-outs"),
     path("opt-outs/<int:pk>", api.OptOutDetail.as_view(), name="api-opt-out"),
+    path("estimate", api.Estimate.as_view(), name="api-estimate"),
     path("analytics", api.Analytics.as_view(), name="api-analytics"),
     path("analytics/export", api.AnalyticsExport.as_view(), name="api-analytics-export"),
 ]

@@ -332,3 +332,31 @@ class AnalyticsReportSerializer(serializers.Serializer):
     totals = AnalyticsFiguresSerializer()
     days = AnalyticsDaySerializer(many=True)
     breakdowns = AnalyticsBreakdownsSerializer()
+
+
+class EstimateRequestSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    to = serializers.ListField(
+        child=serializers.CharField(max_length=40), min_length=1, max_length=MAX_BULK, help_text="Numbers, any form."
+    )
+    body = serializers.CharField(
+        required=False, allow_blank=True, max_length=1600, help_text="The text, to count its SMS segments."
+    )
+    segments = serializers.IntegerField(
+        required=False, min_value=1, max_value=10, help_text="Segments per message when no body is given."
+    )
+    provider_account = serializers.UUIDField(required=False, help_text="The account that will send; else routing's.")
+
+
+class EstimateRefusedSerializer(serializers.Serializer):
+    to = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class EstimateSerializer(serializers.Serializer):
+    messages = serializers.IntegerField()
+    segments = serializers.IntegerField()
+    priced = serializers.IntegerField(help_text="Recipients whose country has a known price.")
+    cost = AnalyticsSpendSerializer(many=True, help_text="From the last price paid per account and country.")
+    unpriced_countries = serializers.ListField(child=serializers.CharField(), help_text="Calling codes, e.g. 971.")
+    refused = EstimateRefusedSerializer(many=True)

@@ -175,3 +175,23 @@ def test_the_bulk_preview_estimates_segments_and_cost(acme, owner, twilio_accoun
     # Two Saudi numbers priced at 2 × 0.04; the UAE number has no known price yet.
     assert "0.1600 USD" in estimate and "6 segments" in estimate
     assert "2 of 3 priced" in estimate and "+971" in estimate
+
+
+def test_the_api_estimates_a_send_before_it_is_made(acme, acme_api, globex_api, twilio_account):
+    sent_message(twilio_account, "SM1", price=Decimal("0.04"), price_currency="USD")
+    response = acme_api.post(
+        "/api/v1/estimate",
+        {"channel": "sms", "to": ["0501234560", "+966501234561", "+971501234567", "12"], "body": "x" * 200},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["messages"], body["segments"], body["priced"]) == (3, 6, 2)
+    assert body["cost"] == [{"currency": "USD", "amount": "0.16"}]
+    assert body["unpriced_countries"] == ["971"]
+    assert body["refused"] == [{"to": "12", "reason": "too short"}]
+    # Another organization has no price of ours to estimate from.
+    other = globex_api.post("/api/v1/estimate", {"channel": "sms", "to": ["+966501234561"]}, format="json").json()
+    assert other["cost"] == [] and other["priced"] == 0
+    bad = acme_api.post("/api/v1/estimate", {"channel": "sms", "to": []}, format="json")
+    assert bad.status_code == 400 and "error" in bad.json()
