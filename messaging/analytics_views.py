@@ -25,6 +25,9 @@ class RangeForm(forms.Form):
     def clean(self):
         data = super().clean()
         today = timezone.localdate()
+        for name in ("start", "end"):
+            if data.get(name) and not logs.MIN_YEAR <= data[name].year <= logs.MAX_YEAR:
+                raise forms.ValidationError(f"Use dates between the years {logs.MIN_YEAR} and {logs.MAX_YEAR}.")
         end = data.get("end") or today
         start = data.get("start") or end - timedelta(days=29)
         if start > end:

@@ -469,8 +469,12 @@ class Estimate(APIView):
 
 def _analytics_range(request):
     today = timezone.localdate()
-    start = _date_param(request.query_params.get("start"), "start") or today - timedelta(days=29)
     end = _date_param(request.query_params.get("end"), "end") or today
+    if end.year < logs.MIN_YEAR:
+        raise ApiError(400, "invalid_range", f"Dates must be between the years {logs.MIN_YEAR} and {logs.MAX_YEAR}.")
+    start = _date_param(request.query_params.get("start"), "start") or end - timedelta(days=29)
+    if not (logs.MIN_YEAR <= start.year and end.year <= logs.MAX_YEAR):
+        raise ApiError(400, "invalid_range", f"Dates must be between the years {logs.MIN_YEAR} and {logs.MAX_YEAR}.")
     if start > end or (end - start).days > 366:
         raise ApiError(400, "invalid_range", "start must be before end, at most 366 days apart.")
     return start, end

@@ -27,6 +27,8 @@ from messaging.phones import InvalidNumber, to_e164
 from providers.models import Channel, ProviderAccount
 
 SEARCH_MAX = 200
+# Dates outside these years are mistakes (and year 1 or 9999 overflow a day's bounds).
+MIN_YEAR, MAX_YEAR = 1970, 2999
 # Rows fetched per query while exporting: a server-side cursor on PostgreSQL, chunks elsewhere.
 EXPORT_CHUNK = 2000
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
@@ -195,6 +197,11 @@ class MessageLogFilter(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for name in ("start", "end", "created_after", "created_before"):
+            value = data.get(name)
+            if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+                self.add_error(name, f"Use a date between the years {MIN_YEAR} and {MAX_YEAR}.")
+                data.pop(name, None)
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             self.add_error("end", "The end date is before the start date.")
         return data

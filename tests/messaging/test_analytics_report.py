@@ -141,6 +141,9 @@ def test_the_api_refuses_a_bad_range(acme_api):
     assert_error(acme_api.get("/api/v1/analytics", {"start": "2026-02-30"}), 400, "invalid_date")
     assert_error(acme_api.get("/api/v1/analytics", {"start": "2026-01-02", "end": "2026-01-01"}), 400, "invalid_range")
     assert_error(acme_api.get("/api/v1/analytics/export", {"start": "x\x00"}), 400, "invalid_date")
+    # The ends of the calendar are mistakes, not a day's bounds that overflow into a 500.
+    assert_error(acme_api.get("/api/v1/analytics", {"end": "0001-01-01"}), 400, "invalid_range")
+    assert_error(acme_api.get("/api/v1/analytics", {"start": "9999-12-30", "end": "9999-12-31"}), 400, "invalid_range")
 
 
 def parse_csv(response) -> list[dict]:
@@ -184,3 +187,5 @@ def test_the_portal_page_is_scoped_and_says_when_dates_are_wrong(globex_owner, h
     page = client.get("/portal/analytics/", {"start": "2026-01-02", "end": "2026-01-01"}).content.decode()
     assert "The start date is after the end date." in page
     assert client.get("/portal/analytics/export.csv", {"start": "2026-01-02", "end": "2026-01-01"}).status_code == 400
+    page = client.get("/portal/analytics/", {"end": "0001-01-01"}).content.decode()
+    assert "Use dates between the years" in page

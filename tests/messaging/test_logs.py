@@ -117,6 +117,9 @@ def test_repeated_status_parameters_combine(acme_api, world):
         ({"q": "x" * 201}, "invalid_filter"),
         ({"q": "050\x00123"}, "invalid_filter"),
         ({"error_code": "\x00"}, "invalid_filter"),
+        ({"end": "9999-12-31"}, "invalid_date"),
+        ({"start": "0001-01-01"}, "invalid_date"),
+        ({"created_after": "0001-01-01T00:00:00+03:00"}, "invalid_date"),
     ],
 )
 def test_bad_filter_input_is_a_400(acme_api, world, params, code):
