@@ -12,6 +12,7 @@ import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 PRICE_DELAY = timedelta(minutes=2)
 PRICE_RETRY = timedelta(minutes=15)
 PRICE_GIVE_UP = timedelta(days=3)
+PRICE_FETCH_THREADS = 8
 # Prices older than this are not used for estimates.
 PRICE_ESTIMATE_DAYS = 90
 PRICED_STATUSES = (Status.SENT, Status.DELIVERED, Status.READ, Status.UNDELIVERED, Status.FAILED)
@@ -67,7 +69,7 @@ def _fetching_providers() -> list[str]:
     return [name for name in provider_names() if get_adapter(name).fetches_prices]
 
 
-def fetch_missing_prices(limit: int = 500, now=None) -> dict[str, int]:
+def fetch_missing_prices(limit: int = 2000, now=None) -> dict[str, int]:
     """Ask providers that price after the send (Twilio) for prices not reported yet. Safe to run twice."""
     now = now or timezone.now()
     providers = _fetching_providers()
@@ -92,23 +94,31 @@ def fetch_missing_prices(limit: int = 500, now=None) -> dict[str, int]:
     # Claim them first: a second run at the same time skips what this one asks about.
     Message.objects.filter(pk__in=[r[0] for r in rows]).update(price_checked_at=now)
     accounts = {a.pk: a for a in ProviderAccount.objects.filter(pk__in={r[1] for r in rows})}
-    found: list[tuple[int, str, str]] = []
-    given_up: list[int] = []
-    for pk, account_id, provider_message_id in rows:
+    configs = {pk: a.to_config() for pk, a in accounts.items()}
+
+    def ask(row):
+        pk, account_id, provider_message_id = row
         account = accounts.get(account_id)
         if account is None:
-            continue
+            return pk, None, None
         try:
-            report = account.adapter.fetch_price(account.to_config(), provider_message_id)
+            return pk, account.adapter.fetch_price(configs[account_id], provider_message_id), None
         except ProviderError as exc:
-            log.info("price of message %s not read: %s", pk, exc.message)
-            if exc.permanent:
+            return pk, None, exc
+
+    found: list[tuple[int, str, str]] = []
+    given_up: list[int] = []
+    # One GET per message (Twilio has no batch read): a few at a time over the pooled sessions.
+    with ThreadPoolExecutor(max_workers=PRICE_FETCH_THREADS) as pool:
+        for pk, report, error in pool.map(ask, rows):
+            if error is not None:
+                log.info("price of message %s not read: %s", pk, error.message)
+                if error.permanent:
+                    given_up.append(pk)
+            elif report is not None and report.price:
+                found.append((pk, report.price, report.currency))
+            elif report is not None and report.final:
                 given_up.append(pk)
-            continue
-        if report.price:
-            found.append((pk, report.price, report.currency))
-        elif report.final:
-            given_up.append(pk)
     if given_up:
         # Never priced: stop asking (a zero price is not a price, so the row stays null; the
         # check time is pushed past the give-up window).
