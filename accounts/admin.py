@@ -146,7 +146,7 @@ class OrganizationAdmin(PublicIdSearchMixin, OperateMixin, admin.ModelAdmin):
         "deletion_scheduled_for",
     ]
     fieldsets = [
-        (None, {"fields": ["name", "public_id", "is_active", "created_at"]}),
+        (None, {"fields": ["name", "public_id", "is_active", "country", "created_at"]}),
         ("Retention", {"fields": ["retention_days", "legal_hold_until", "legal_hold_reason"]}),
         ("Restriction and deletion", {"fields": ["paused_at", "deletion_requested_at", "deletion_scheduled_for"]}),
     ]

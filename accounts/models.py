@@ -106,6 +106,9 @@ class Organization(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     retention_days = models.PositiveIntegerField(default=settings.MESSAGE_LOG_RETENTION_DAYS)
+    # ISO 3166 region ("SA") that a number typed without its country code belongs to
+    # (a search for 050…); blank: the PHONE_DEFAULT_REGION setting.
+    country = models.CharField(max_length=2, blank=True)
     # A legal hold keeps message logs past retention; only staff set it.
     # IANA name: the portal shows and takes times in it (unless a user chose their own).
     time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])

@@ -74,6 +74,9 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://localhost:{env('PO
 MESSAGE_LOG_RETENTION_DAYS = env("MESSAGE_LOG_RETENTION_DAYS")
 ACCESS_LOG_RETENTION_DAYS = env("ACCESS_LOG_RETENTION_DAYS")
 PURGE_TIME_BUDGET_SECONDS = env("PURGE_TIME_BUDGET_SECONDS")
+# The region of a number searched for without its country code (050…), for an
+# organization that has not set its own country.
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="SA")
 # Privacy: the policy's version (its "Last updated" date; users accept a new
 # one at their next login), how long an export can be downloaded, and the
 # grace period before a deleted organization's data is erased.

@@ -8,6 +8,7 @@ all, so its list counts at most COUNT_CAP rows, filters on fixed choices
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Count, Q
@@ -111,14 +112,42 @@ def _search_messages(queryset, term: str):
     public_id = as_uuid(term)
     if public_id is not None:
         condition |= Q(public_id=public_id)
-    phone = as_phone(term)
-    if phone is not None:
+    phones = _phone_candidates(term)
+    if phones:
         org_ids = list(Organization.objects.order_by().values_list("pk", flat=True)[: ORG_IN_LIST_LIMIT + 1])
         if len(org_ids) <= ORG_IN_LIST_LIMIT:
-            condition |= Q(organization_id__in=org_ids, to=phone)
+            condition |= Q(organization_id__in=org_ids, to__in=phones)
         else:
-            condition |= Q(to=phone)
+            condition |= Q(to__in=phones)
     return queryset.filter(condition)
+
+
+def _phone_candidates(term: str) -> list[str]:
+    """The E.164 numbers a search term can mean: +966…, 00966…, 966…, or a local 05… in any organization's country.
+
+    A local number has no country, so it is read in each country an
+    organization has set (and PHONE_DEFAULT_REGION), as the portal reads it
+    in the organization's own.
+    """
+    from messaging.logs import phone_forms
+    from messaging.phones import InvalidNumber
+
+    text = "".join(ch for ch in term.strip() if ch not in " -().")
+    if text.startswith("0") and not text.startswith("00") and text[1:].isdigit():
+        regions = {settings.PHONE_DEFAULT_REGION.upper()} | {
+            c.upper() for c in Organization.objects.exclude(country="").values_list("country", flat=True).distinct()
+        }
+        found = []
+        for region in sorted(r for r in regions if r):
+            try:
+                number = phone_forms(text, region)
+            except InvalidNumber:
+                continue
+            if number not in found:
+                found.append(number)
+        return found
+    phone = as_phone(term)
+    return [phone] if phone is not None else []
 
 
 @admin.register(Message)
@@ -147,7 +176,7 @@ class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, adm
         ("organization", admin.RelatedFieldListFilter),
     ]
     search_fields = ["public_id"]  # shows the search box; the search itself is exact (get_search_results)
-    search_help_text = "Exact: a message id, a provider message id, or a phone number (+9665…)."
+    search_help_text = "Exact: a message id, a provider message id, or a phone number (+9665…, 009665…, 05…)."
     sortable_by = ["created_at"]
     inlines = [MessageEventInline, DeliveryAttemptInline]
     actions = ["retry", "cancel"]
@@ -166,6 +195,7 @@ class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, adm
                     "encoding",
                     "segments",
                     "price",
+                    "price_currency",
                 ]
             },
         ),
@@ -514,12 +544,39 @@ class PendingStatusUpdateAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(DailyStats)
 class DailyStatsAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["day", "organization", "channel", "provider", "status", "count", "segments"]
+    list_display = [
+        "day",
+        "organization",
+        "channel",
+        "provider",
+        "country",
+        "status",
+        "error_code",
+        "count",
+        "segments",
+        "price",
+        "price_currency",
+    ]
     list_select_related = ["organization"]
     list_filter = ["channel", ProviderFilter, MessageStatusFilter, ("day", admin.DateFieldListFilter)]
     search_fields = ["organization__name"]
     date_hierarchy = "day"
-    fields = ["organization", "day", "channel", "provider", "status", "count", "segments"]
+    fields = [
+        "organization",
+        "day",
+        "channel",
+        "provider",
+        "provider_account",
+        "country",
+        "status",
+        "error_code",
+        "count",
+        "segments",
+        "price",
+        "price_currency",
+        "priced",
+        "delivery_seconds",
+    ]
     readonly_fields = fields
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -13,28 +14,31 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
 from accounts.services import Actor
 from jood.api import ApiError, CursorPagination
-from messaging import services
+from messaging import analytics, logs, services, sms, spend
 from messaging.analytics import counts
 from messaging.idempotency import idempotent
 from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Status, Template
 from messaging.phones import InvalidNumber, to_e164
 from messaging.serializers import (
-    AnalyticsRowSerializer,
+    AnalyticsReportSerializer,
     BatchSerializer,
     BulkSendSerializer,
+    EstimateRequestSerializer,
+    EstimateSerializer,
     MessageDetailSerializer,
     MessageSerializer,
     OptOutSerializer,
     SendMessageSerializer,
     TemplateSerializer,
 )
-from providers.models import ProviderAccount
+from providers.models import Channel, ProviderAccount
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -145,6 +149,56 @@ class NewestFirstPagination(CursorPagination):
     ordering = ("-created_at", "-id")
 
 
+LOG_FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "q",
+        str,
+        description="A number in any common form (+966…, 00966…, 05…), a message id, "
+        "a provider's message id, or words of the text.",
+    ),
+    OpenApiParameter(
+        "to", str, description="A number in any common form; a local one (05…) is read in the organization's country."
+    ),
+    OpenApiParameter("status", str, description="Comma-separated statuses (or the parameter repeated).", enum=None),
+    OpenApiParameter("channel", str, enum=[c for c, _ in Channel.choices]),
+    OpenApiParameter("provider_account", OpenApiTypes.UUID),
+    OpenApiParameter("batch", OpenApiTypes.UUID),
+    OpenApiParameter("error_code", str),
+    OpenApiParameter("start", OpenApiTypes.DATE, description="From this day (inclusive), in the site's time zone."),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="To this day (inclusive)."),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+]
+
+
+FILTER_ERROR_CODES = {
+    "to": "invalid_number",
+    "batch": "invalid_batch",
+    "provider_account": "invalid_provider_account",
+    "status": "invalid_status",
+    "channel": "invalid_channel",
+    "start": "invalid_date",
+    "end": "invalid_date",
+    "created_after": "invalid_date",
+    "created_before": "invalid_date",
+}
+
+
+def filtered_messages(request):
+    """The organization's messages filtered by the query string (messaging.logs); 400 on bad input."""
+    organization = organization_of(request)
+    form = logs.MessageLogFilter(request.query_params, organization=organization)
+    if not form.is_valid():
+        name, errors = next(iter(form.errors.items()))
+        message = str(errors[0])
+        if name == "to":
+            raw = request.query_params.get("to", "")
+            reason = message.split(": ", 1)[-1].rstrip(".") if "is not a valid phone number" in message else message
+            raise ApiError(400, "invalid_number", message, {"to": raw.strip(), "reason": reason})
+        raise ApiError(400, FILTER_ERROR_CODES.get(name, "invalid_filter"), message, form.errors_as_details())
+    return logs.filter_messages(organization, form)
+
+
 class MessageListCreate(generics.ListAPIView):
     """List messages (newest first) or send one."""
 
@@ -153,37 +207,9 @@ class MessageListCreate(generics.ListAPIView):
     pagination_class = NewestFirstPagination
 
     def get_queryset(self):
-        qs = Message.objects.filter(organization=organization_of(self.request)).select_related(
-            "template", "provider_account", "batch"
-        )
-        params = self.request.query_params
-        if params.get("status"):
-            qs = qs.filter(status__in=params["status"].split(","))
-        if params.get("channel"):
-            qs = qs.filter(channel=params["channel"])
-        if params.get("to"):
-            qs = qs.filter(to=_phone_param(params["to"], "to"))
-        if params.get("batch"):
-            try:
-                batch_id = uuid.UUID(params["batch"])
-            except ValueError:
-                raise ApiError(400, "invalid_batch", "batch must be a batch id (a UUID).", {"batch": params["batch"]})
-            qs = qs.filter(batch__public_id=batch_id)
-        for name, lookup in (("created_after", "created_at__gte"), ("created_before", "created_at__lt")):
-            if params.get(name):
-                qs = qs.filter(**{lookup: _datetime_param(params[name], name)})
-        return qs
+        return filtered_messages(self.request).select_related("template", "provider_account", "batch")
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("status", str, description="Comma-separated statuses."),
-            OpenApiParameter("channel", str),
-            OpenApiParameter("to", str),
-            OpenApiParameter("batch", OpenApiTypes.UUID),
-            OpenApiParameter("created_after", OpenApiTypes.DATETIME),
-            OpenApiParameter("created_before", OpenApiTypes.DATETIME),
-        ]
-    )
+    @extend_schema(parameters=LOG_FILTER_PARAMETERS)
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -268,6 +294,30 @@ class BulkSend(APIView):
             return Response(body, status=status.HTTP_202_ACCEPTED)
 
         return idempotent(request, "messages/bulk", handle)
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets a client ask for text/csv; the view streams the body itself, errors stay JSON."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if data is not None else b""
+
+
+class MessageExport(APIView):
+    permission_classes = [IsOrganizationMember]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        parameters=LOG_FILTER_PARAMETERS,
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+    )
+    def get(self, request):
+        """The filtered messages as CSV (streamed, any size; cells that a spreadsheet would run start with ')."""
+        return logs.export_response(filtered_messages(request))
 
 
 class MessageDetail(generics.RetrieveAPIView):
@@ -378,19 +428,87 @@ class OptOutDetail(generics.RetrieveDestroyAPIView):
         return OptOut.objects.filter(organization=organization_of(self.request))
 
 
+class Estimate(APIView):
+    permission_classes = [IsOrganizationMember]
+
+    @extend_schema(request=EstimateRequestSerializer, responses={200: EstimateSerializer})
+    def post(self, request):
+        """Estimate the segments and cost of a send before making it, from the last prices paid."""
+        serializer = EstimateRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        organization = organization_of(request)
+        account = None
+        if data.get("provider_account"):
+            account = ProviderAccount.objects.filter(
+                organization=organization, public_id=data["provider_account"]
+            ).first()
+            if account is None:
+                raise ApiError(400, "unknown_provider_account", "No such provider account in this organization.")
+        region = logs.region_of(organization)
+        numbers, refused = [], []
+        for raw in data["to"]:
+            try:
+                numbers.append(logs.phone_forms(raw, region))
+            except InvalidNumber as exc:
+                refused.append({"to": raw, "reason": exc.reason})
+        segments = data.get("segments") or 1
+        if data.get("body") and data["channel"] == Channel.SMS:
+            segments = sms.analyse(data["body"]).segments
+        result = spend.estimate(organization, data["channel"], numbers, segments, account=account)
+        body = {
+            "messages": result.messages,
+            "segments": result.segments,
+            "priced": result.priced,
+            "cost": [{"currency": c, "amount": f"{a.normalize():f}"} for c, a in sorted(result.cost.items())],
+            "unpriced_countries": result.unpriced_countries,
+            "refused": refused,
+        }
+        return Response(EstimateSerializer(body).data)
+
+
+def _analytics_range(request):
+    today = timezone.localdate()
+    end = _date_param(request.query_params.get("end"), "end") or today
+    if end.year < logs.MIN_YEAR:
+        raise ApiError(400, "invalid_range", f"Dates must be between the years {logs.MIN_YEAR} and {logs.MAX_YEAR}.")
+    start = _date_param(request.query_params.get("start"), "start") or end - timedelta(days=29)
+    if not (logs.MIN_YEAR <= start.year and end.year <= logs.MAX_YEAR):
+        raise ApiError(400, "invalid_range", f"Dates must be between the years {logs.MIN_YEAR} and {logs.MAX_YEAR}.")
+    if start > end or (end - start).days > 366:
+        raise ApiError(400, "invalid_range", "start must be before end, at most 366 days apart.")
+    return start, end
+
+
+ANALYTICS_PARAMETERS = [
+    OpenApiParameter("start", OpenApiTypes.DATE, description="First day (default: 29 days before end)."),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive (default: today)."),
+]
+
+
 class Analytics(APIView):
     permission_classes = [IsOrganizationMember]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE)],
-        responses={200: AnalyticsRowSerializer(many=True)},
-    )
+    @extend_schema(parameters=ANALYTICS_PARAMETERS, responses={200: AnalyticsReportSerializer})
     def get(self, request):
-        """Counts by day, channel, provider and status (default: the last 30 days)."""
-        today = timezone.localdate()
-        start = _date_param(request.query_params.get("start"), "start") or today - timedelta(days=29)
-        end = _date_param(request.query_params.get("end"), "end") or today
-        if start > end or (end - start).days > 366:
-            raise ApiError(400, "invalid_range", "start must be before end, at most 366 days apart.")
-        rows = counts(organization_of(request), start, end)
-        return Response({"start": start, "end": end, "results": AnalyticsRowSerializer(rows, many=True).data})
+        """Counts by day, channel, provider and status; rates, median time to delivered, spend and breakdowns."""
+        start, end = _analytics_range(request)
+        organization = organization_of(request)
+        data = analytics.report(organization, start, end)
+        data["results"] = counts(organization, start, end)
+        return Response(AnalyticsReportSerializer(data).data)
+
+
+class AnalyticsExport(APIView):
+    permission_classes = [IsOrganizationMember]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(parameters=ANALYTICS_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request):
+        """The analytics numbers as CSV: one row per day, per breakdown entry, and the totals."""
+        start, end = _analytics_range(request)
+        data = analytics.report(organization_of(request), start, end)
+        return logs.csv_response(
+            f"analytics-{start.isoformat()}-{end.isoformat()}.csv",
+            logs.csv_rows(analytics.CSV_HEADER, analytics.report_csv_rows(data)),
+        )

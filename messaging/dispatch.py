@@ -223,12 +223,23 @@ def send_one(message: Message, accounts: list[ProviderAccount]) -> bool:
         status=result.status,
         segments=result.segments,
         price=result.price,
+        currency=result.currency,
     )
     return True
 
 
 def _record_accepted(
-    message, account, started, latency, *, provider_message_id, raw_status, status=Status.SENT, segments=None, price=""
+    message,
+    account,
+    started,
+    latency,
+    *,
+    provider_message_id,
+    raw_status,
+    status=Status.SENT,
+    segments=None,
+    price="",
+    currency="",
 ) -> None:
     with transaction.atomic():
         DeliveryAttempt.objects.create(
@@ -252,6 +263,7 @@ def _record_accepted(
             fields["segments"] = segments
         if price:
             fields["price"] = price
+            fields["price_currency"] = currency
         Message.objects.filter(pk=message.pk).update(**fields)
         for key, value in fields.items():
             setattr(message, key, value)

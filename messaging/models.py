@@ -186,7 +186,12 @@ class Message(models.Model):
     provider_message_id = models.CharField(max_length=100, blank=True)
     encoding = models.CharField(max_length=8, blank=True)  # GSM-7 / UCS-2
     segments = models.PositiveSmallIntegerField(default=1)
-    price = models.CharField(max_length=32, blank=True)
+    # What the provider charged, as it reported it (issue 17 item 6): at send
+    # (Unifonic), in a delivery report (Infobip) or fetched later (Twilio).
+    price = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    price_currency = models.CharField(max_length=3, blank=True)
+    # When we last asked the provider for a price it had not reported yet (Twilio).
+    price_checked_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
@@ -232,6 +237,13 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.to} ({self.status})"
+
+    @property
+    def price_text(self) -> str:
+        """The price as the provider reported it ("0.0075 USD"), or "" when it has not."""
+        if self.price is None:
+            return ""
+        return f"{self.price.normalize():f} {self.price_currency}".strip()
 
 
 class MessageEvent(models.Model):
@@ -367,24 +379,36 @@ class InboundMessage(models.Model):
 
 
 class DailyStats(models.Model):
-    """Counts per day, channel, provider and status: what analytics read and what survives the purge."""
+    """Counts per day, channel, provider (account), country, status and error: what analytics read.
+
+    It is what survives the purge, so it holds everything the analytics page
+    shows: spend per currency, and a histogram of the time to delivered (the
+    median of a purged day is read from it).
+    """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     channel = models.CharField(max_length=16)
     provider = models.CharField(max_length=16, blank=True)
+    provider_account = models.ForeignKey(
+        ProviderAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The recipient's country calling code ("966"), "" when unknown.
+    country = models.CharField(max_length=4, blank=True)
     status = models.CharField(max_length=12)
+    error_code = models.CharField(max_length=64, blank=True)
     count = models.PositiveIntegerField(default=0)
     segments = models.PositiveIntegerField(default=0)
+    price = models.DecimalField(max_digits=16, decimal_places=6, default=0)
+    price_currency = models.CharField(max_length=3, blank=True)
+    priced = models.PositiveIntegerField(default=0, help_text="Messages with a price reported.")
+    # Messages delivered, counted by time from creation to delivered: {bucket upper bound in seconds: count}.
+    delivery_seconds = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "daily stats"
         ordering = ["-day"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "day", "channel", "provider", "status"], name="uniq_dailystats"
-            )
-        ]
+        indexes = [models.Index(fields=["organization", "day"], name="dailystats_org_day")]
 
     def __str__(self) -> str:
         return f"{self.day} {self.channel} {self.status}: {self.count}"

@@ -2,14 +2,17 @@
 
 from django.urls import path
 
-from messaging import views, views_inbox
+from messaging import analytics_views, views, views_inbox
 
 urlpatterns = [
     path("", views.dashboard, name="portal-dashboard"),
     path("messages/", views.message_list, name="portal-messages"),
+    path("messages/export.csv", views.message_export, name="portal-messages-export"),
     path("messages/<uuid:public_id>/", views.message_detail, name="portal-message"),
     path("messages/<uuid:public_id>/status.json", views.message_status_json, name="portal-message-status"),
     path("messages/<uuid:public_id>/cancel/", views.message_cancel, name="portal-message-cancel"),
+    path("analytics/", analytics_views.analytics_page, name="portal-analytics"),
+    path("analytics/export.csv", analytics_views.analytics_export, name="portal-analytics-export"),
     path("send/", views.send, name="portal-send"),
     path("bulk/", views.bulk_upload, name="portal-bulk"),
     path("bulk/<str:token>/map/", views.bulk_map, name="portal-bulk-map"),

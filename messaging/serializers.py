@@ -83,6 +83,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "encoding",
             "segments",
             "price",
+            "price_currency",
             "error",
             "batch",
             "metadata",
@@ -314,3 +315,79 @@ class AnalyticsRowSerializer(serializers.Serializer):
     status = serializers.CharField()
     count = serializers.IntegerField()
     segments = serializers.IntegerField()
+
+
+class AnalyticsSpendSerializer(serializers.Serializer):
+    currency = serializers.CharField(help_text="ISO 4217 code as the provider reported it ('?' if it gave none).")
+    amount = serializers.CharField(help_text="A decimal number, e.g. 12.5.")
+
+
+class AnalyticsFiguresSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    delivered = serializers.IntegerField(help_text="Delivered or read.")
+    read = serializers.IntegerField()
+    failed = serializers.IntegerField(help_text="Undelivered, failed or rejected.")
+    segments = serializers.IntegerField(help_text="SMS segments.")
+    delivery_rate = serializers.FloatField(
+        allow_null=True, help_text="Percent delivered of those a provider gave a final answer for."
+    )
+    read_rate = serializers.FloatField(allow_null=True, help_text="Percent read of delivered WhatsApp messages.")
+    median_seconds_to_delivered = serializers.FloatField(
+        allow_null=True, help_text="From creation to delivered (from a histogram: to the second for short times)."
+    )
+    spend = AnalyticsSpendSerializer(many=True)
+
+
+class AnalyticsDaySerializer(AnalyticsFiguresSerializer):
+    day = serializers.DateField()
+
+
+class AnalyticsEntrySerializer(AnalyticsFiguresSerializer):
+    key = serializers.CharField(
+        help_text="The channel, the country calling code, the provider account id or the error code."
+    )
+    label = serializers.CharField()
+
+
+class AnalyticsBreakdownsSerializer(serializers.Serializer):
+    channel = AnalyticsEntrySerializer(many=True)
+    country = AnalyticsEntrySerializer(many=True)
+    provider_account = AnalyticsEntrySerializer(many=True)
+    error_code = AnalyticsEntrySerializer(many=True)
+
+
+class AnalyticsReportSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    results = AnalyticsRowSerializer(many=True, help_text="Counts by day, channel, provider and status.")
+    totals = AnalyticsFiguresSerializer()
+    days = AnalyticsDaySerializer(many=True)
+    breakdowns = AnalyticsBreakdownsSerializer()
+
+
+class EstimateRequestSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    to = serializers.ListField(
+        child=serializers.CharField(max_length=40), min_length=1, max_length=MAX_BULK, help_text="Numbers, any form."
+    )
+    body = serializers.CharField(
+        required=False, allow_blank=True, max_length=1600, help_text="The text, to count its SMS segments."
+    )
+    segments = serializers.IntegerField(
+        required=False, min_value=1, max_value=10, help_text="Segments per message when no body is given."
+    )
+    provider_account = serializers.UUIDField(required=False, help_text="The account that will send; else routing's.")
+
+
+class EstimateRefusedSerializer(serializers.Serializer):
+    to = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class EstimateSerializer(serializers.Serializer):
+    messages = serializers.IntegerField()
+    segments = serializers.IntegerField()
+    priced = serializers.IntegerField(help_text="Recipients whose country has a known price.")
+    cost = AnalyticsSpendSerializer(many=True, help_text="From the last price paid per account and country.")
+    unpriced_countries = serializers.ListField(child=serializers.CharField(), help_text="Calling codes, e.g. 971.")
+    refused = EstimateRefusedSerializer(many=True)

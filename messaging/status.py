@@ -215,6 +215,10 @@ def apply_provider_update(
 
 def _apply_update(message_id: int, update: StatusUpdate, source: str) -> MessageEvent | None:
     detail = dict(update.extra or {})
+    if update.price:
+        from messaging.spend import record_prices
+
+        record_prices([(message_id, update.price, update.currency)])
     return apply_status(
         message_id,
         update.status,

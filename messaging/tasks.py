@@ -21,3 +21,11 @@ def rollup_daily_stats() -> int:
     from messaging.analytics import rollup_recent_days
 
     return rollup_recent_days()
+
+
+@shared_task(ignore_result=True)
+def fetch_prices() -> dict:
+    """Read the prices that providers give only after the send (Twilio)."""
+    from messaging.spend import fetch_missing_prices
+
+    return fetch_missing_prices()

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Role
 from accounts.services import Actor
 from jood.portal import CheapPage, get_for_org, portal_view, query_without_page
-from messaging import forms, services, sms
+from messaging import forms, logs, services, sms
 from messaging.analytics import counts
 from messaging.models import (
     FINAL_FAILURES,
@@ -40,6 +40,7 @@ from messaging.models import (
     Template,
 )
 from messaging.phones import InvalidNumber, to_e164
+from messaging.spend import estimate, spend_of
 from providers.models import Channel, ProviderAccount
 
 log = logging.getLogger(__name__)
@@ -221,37 +222,27 @@ def _day_start(day) -> datetime:
 
 @portal_view(section="messages")
 def message_list(request):
-    form = forms.MessageFilterForm(request.GET or None)
-    qs = Message.objects.filter(organization=request.organization).select_related("provider_account")
+    form = logs.MessageLogFilter(request.GET or None, organization=request.organization)
+    qs = Message.objects.none()
+    if not form.is_bound:
+        qs = Message.objects.filter(organization=request.organization).order_by("-created_at", "-id")
+    elif form.is_valid():
+        qs = logs.filter_messages(request.organization, form)
+    page = CheapPage(qs.select_related("provider_account"), request.GET.get("page"), per_page=50)
     batch = None
-    if form.is_valid():
-        data = form.cleaned_data
-        if data.get("status") == "failures":
-            qs = qs.filter(status__in=list(FINAL_FAILURES))
-        elif data.get("status"):
-            qs = qs.filter(status=data["status"])
-        if data.get("channel"):
-            qs = qs.filter(channel=data["channel"])
-        if data.get("start"):
-            qs = qs.filter(created_at__gte=_day_start(data["start"]))
-        if data.get("end"):
-            qs = qs.filter(created_at__lt=_day_start(data["end"] + timedelta(days=1)))
-        phone = (data.get("phone") or "").strip()
-        if phone:
-            try:
-                qs = qs.filter(to=to_e164(phone))  # the index on (organization, to)
-            except InvalidNumber:
-                # A part of a number, or a national one (050…): match its digits without the trunk 0.
-                digits = "".join(ch for ch in phone if ch.isdigit()).lstrip("0")
-                qs = qs.filter(to__contains=digits) if digits else qs.none()
-        if data.get("batch"):
-            batch = Batch.objects.filter(organization=request.organization, public_id=data["batch"]).first()
-            qs = qs.filter(batch=batch) if batch else qs.none()
-    page = CheapPage(qs.order_by("-created_at", "-id"), request.GET.get("page"), per_page=50)
+    if form.is_bound and form.is_valid() and form.cleaned_data.get("batch"):
+        batch = Batch.objects.filter(organization=request.organization, public_id=form.cleaned_data["batch"]).first()
+    export_query = query_without_page(request)
     return render(
         request,
         "messaging/message_list.html",
-        {"form": form, "page": page, "query": query_without_page(request), "batch": batch},
+        {
+            "form": form,
+            "page": page,
+            "query": export_query,
+            "batch": batch,
+            "export_url": reverse("portal-messages-export") + (f"?{export_query}" if export_query else ""),
+        },
     )
 
 
@@ -266,6 +257,16 @@ def key_values(value) -> list[tuple[str, str]]:
     else:
         return []
     return [(str(k), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in items]
+
+
+@portal_view(section="messages")
+def message_export(request):
+    """The filtered list as CSV, streamed (any size)."""
+    form = logs.MessageLogFilter(request.GET, organization=request.organization)
+    if not form.is_valid():
+        messages.error(request, "The filters are not valid: correct them and export again.")
+        return redirect(reverse("portal-messages") + "?" + request.GET.urlencode())
+    return logs.export_response(logs.filter_messages(request.organization, form))
 
 
 @portal_view(section="messages")
@@ -545,7 +546,17 @@ def _preview(organization, state: dict, parsed: dict, template: Template | None)
     ]
     text = forms.preview_text(template, state["body"], good[0][1]) if good else state["body"]
     info = sms.analyse(text) if state["channel"] == Channel.SMS and text else None
+    to_send = [(phone, row_values) for phone, row_values in good if phone not in opted_out]
+    if state["channel"] == Channel.SMS:
+        each = [sms.analyse(forms.preview_text(template, state["body"], v) or " ").segments for _, v in to_send]
+    else:
+        each = [1] * len(to_send)
+    account = None
+    if state.get("account"):
+        account = ProviderAccount.objects.filter(organization=organization, pk=state["account"]).first()
+    cost = estimate(organization, state["channel"], [p for p, _ in to_send], each, account=account)
     return {
+        "estimate": cost,
         "total": len(recipients),
         "good": len(good),
         "refused": refused,
@@ -642,6 +653,7 @@ def batch_detail(request, public_id):
             "statuses": [(s, progress["counts"].get(s, 0)) for s in Status.values],
             "progress_url": reverse("portal-batch-progress", kwargs={"public_id": batch.public_id}),
             "messages_url": reverse("portal-messages") + f"?batch={batch.public_id}",
+            "spend": spend_of(Message.objects.filter(batch=batch)),
         },
     )
 

@@ -102,7 +102,20 @@ class SendResult:
     status: str = SENT  # normalized accepted state (QUEUED or SENT)
     raw_status: str = ""
     segments: int | None = None
+    # What the provider charged, where the send answer says (Unifonic): a positive
+    # decimal string (see `normalize_price`) and an ISO 4217 code; "" when unknown.
     price: str = ""
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class PriceReport:
+    """A price fetched after the send (Twilio prices a message only once it is sent)."""
+
+    provider_message_id: str
+    price: str = ""  # "" while the provider has not priced it yet
+    currency: str = ""
+    final: bool = False  # True when the provider will not price it later (e.g. never sent)
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,9 @@ class StatusUpdate:
     our_message_id: str = ""  # where the provider echoes our id (Infobip, Unifonic, WhatsApp)
     dedup_key: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # pricing, conversation, segments
+    # The price the report carries (Infobip `price.pricePerMessage`), as in SendResult.
+    price: str = ""
+    currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -246,6 +262,26 @@ def canonical_uuid(value: Any) -> str:
         return str(uuid.UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
         return ""
+
+
+def normalize_price(value: Any, currency: Any = "") -> tuple[str, str]:
+    """Return (amount, currency) as a positive decimal string and an upper-case code, or ("", "").
+
+    Twilio reports a charge as a negative amount ("-0.00750"); Infobip and
+    Unifonic as a positive number. None, "" and non-numbers mean "not priced".
+    """
+    from decimal import Decimal, InvalidOperation
+
+    if value is None or isinstance(value, bool) or str(value).strip() == "":
+        return "", ""
+    try:
+        amount = abs(Decimal(str(value).strip()))
+    except InvalidOperation:
+        return "", ""
+    if not amount.is_finite():
+        return "", ""
+    code = str(currency or "").strip().upper()[:3]
+    return format(amount.normalize(), "f"), code
 
 
 def as_int(value: Any) -> int | None:
@@ -405,6 +441,13 @@ class ProviderAdapter:
     def handshake(self, request: WebhookRequest, account: AccountConfig) -> tuple[int, str] | None:
         """Answer a GET verification handshake (Meta); None where there is none."""
         return None
+
+    # Whether `fetch_price` asks the provider for prices its callbacks do not carry.
+    fetches_prices: ClassVar[bool] = False
+
+    def fetch_price(self, account: AccountConfig, provider_message_id: str) -> PriceReport:
+        """Read a sent message's price from the provider. Override where prices come after the send."""
+        raise UnsupportedFeature(f"{self.name} cannot look a price up")
 
 
 _registry: dict[str, type[ProviderAdapter]] = {}

@@ -48,6 +48,7 @@ from providers.base import (
     as_int,
     canonical_uuid,
     constant_time_in,
+    normalize_price,
     recipient_digits,
     register,
 )
@@ -340,13 +341,18 @@ class InfobipAdapter(ProviderAdapter):
             error_message = str(status.get("description") or "")
         done_at = str(item.get("doneAt") or "")
         extra: dict[str, Any] = {}
-        price = item.get("price") if isinstance(item.get("price"), dict) else {}
-        if price.get("pricePerMessage") is not None:
-            extra["price"] = str(price["pricePerMessage"])
-            extra["currency"] = str(price.get("currency") or "")
+        pricing = item.get("price") if isinstance(item.get("price"), dict) else {}
+        if pricing.get("pricePerMessage") is not None:
+            extra["price"] = str(pricing["pricePerMessage"])
+            extra["currency"] = str(pricing.get("currency") or "")
         segments = as_int(item.get("messageCount", item.get("smsCount")))  # v3 / v2 (§4)
         if segments is not None:
             extra["segments"] = segments
+        # `price.pricePerMessage` is the price of one SMS, and a long text is
+        # `messageCount` SMS (§4): the message cost their product.
+        price, currency = normalize_price(pricing.get("pricePerMessage"), pricing.get("currency"))
+        if price and segments and segments > 1:
+            price = format((Decimal(price) * segments).normalize(), "f")
         for key, name in (("mccMnc", "mcc_mnc"), ("bulkId", "bulk_id")):
             if item.get(key):
                 extra[name] = str(item[key])
@@ -363,6 +369,8 @@ class InfobipAdapter(ProviderAdapter):
             our_message_id=canonical_uuid(item.get("callbackData")) or canonical_uuid(message_id),
             dedup_key=f"{message_id}:{status.get('id', '')}:{done_at}",
             extra=extra,
+            price=price,
+            currency=currency if price else "",
         )
 
     # --- health ------------------------------------------------------------

@@ -29,12 +29,14 @@ from providers.base import (
     InboundMessage,
     MediaRef,
     OutboundMessage,
+    PriceReport,
     ProviderAdapter,
     ProviderError,
     SendResult,
     StatusUpdate,
     UnsupportedFeature,
     WebhookRequest,
+    normalize_price,
     parse_retry_after,
     register,
 )
@@ -347,14 +349,35 @@ class TwilioAdapter(ProviderAdapter):
             segments = int(body.get("num_segments") or 0) or None  # "0" until a service sender is set
         except (TypeError, ValueError):
             segments = None
+        # `price` is null at creation (doc §2): Twilio prices a message once it is
+        # sent, and `fetch_price` reads it later from the Message resource.
+        price, currency = normalize_price(body.get("price"), body.get("price_unit"))
         return SendResult(
             provider_message_id=str(sid),
             # Twilio says `queued` or `accepted` at creation (doc §2); only `sent` is sent.
             status=SENT if raw_status == "sent" else QUEUED,
             raw_status=raw_status,
             segments=segments,
-            price=str(body.get("price") or ""),
+            price=price,
+            currency=currency if price else "",
         )
+
+    fetches_prices = True
+
+    def fetch_price(self, account: AccountConfig, provider_message_id: str) -> PriceReport:
+        """Read `price` and `price_unit` of the Message resource (`GET …/Messages/{Sid}.json`, doc §2)."""
+        base = account.base_url(self.default_base_url)
+        url = f"{base}/Accounts/{self._account_sid(account)}/Messages/{provider_message_id}.json"
+        response = self.request(account, "GET", url)
+        if response.status_code != 200:
+            raise self._error(response)
+        body = self.json(response)
+        if not isinstance(body, dict):
+            raise self.malformed(response, "not an object")
+        price, currency = normalize_price(body.get("price"), body.get("price_unit"))
+        # A message that never left Twilio is never priced: stop asking.
+        final = bool(price) or str(body.get("status") or "") in ("failed", "canceled")
+        return PriceReport(provider_message_id, price, currency if price else "", final=final)
 
     # --- webhooks ----------------------------------------------------------
     def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
@@ -401,6 +424,9 @@ class TwilioAdapter(ProviderAdapter):
         extra: dict[str, Any] = {name: fields[name] for name in _STATUS_EXTRA_FIELDS if fields.get(name)}
         if fields.get("NumSegments", "").isdigit():
             extra["segments"] = int(fields["NumSegments"])
+        # Callbacks carry no price as documented (doc §4), but Twilio adds
+        # parameters without notice: take `Price`/`PriceUnit` where present.
+        price, currency = normalize_price(fields.get("Price"), fields.get("PriceUnit"))
         return [
             StatusUpdate(
                 provider_message_id=sid,
@@ -412,6 +438,8 @@ class TwilioAdapter(ProviderAdapter):
                 error_message=error_message,
                 dedup_key=f"{sid}:{raw}:{error_code}:{raw_dlr}",
                 extra=extra,
+                price=price,
+                currency=currency if price else "",
             )
         ]
 

@@ -45,6 +45,7 @@ from providers.base import (
     as_int,
     canonical_uuid,
     constant_time_in,
+    normalize_price,
     recipient_digits,
     register,
 )
@@ -220,13 +221,16 @@ class UnifonicAdapter(ProviderAdapter):
                 http_status=response.status_code,
             )
         units = as_int(data.get("NumberOfUnits"))
-        cost = data.get("Cost")
+        # `Cost` in `CurrencyCode` (§2); with 0 units the message is not priced yet,
+        # so its 0 cost is not a price.
+        price, currency = normalize_price(data.get("Cost"), data.get("CurrencyCode")) if units else ("", "")
         return SendResult(
             provider_message_id=str(data["MessageID"]),
             status=normalized if normalized in (QUEUED, SENT) else QUEUED,
             raw_status=raw_status,
             segments=units or None,  # 0 until priced (§2)
-            price=f"{cost} {data.get('CurrencyCode') or ''}".strip() if cost not in (None, "") else "",
+            price=price,
+            currency=currency,
         )
 
     def error_from_response(self, response: requests.Response) -> ProviderError:

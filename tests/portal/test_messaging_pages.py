@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -105,7 +106,8 @@ def test_the_message_page_explains_the_error_and_shows_the_timeline(viewer_clien
         error_message="Unreachable destination handset",
         encoding="GSM-7",
         segments=1,
-        price="0.0075 USD",
+        price=Decimal("0.0075"),
+        price_currency="USD",
     )
     MessageEvent.objects.create(message=message, status="sent", source="dispatch", applied=True)
     MessageEvent.objects.create(

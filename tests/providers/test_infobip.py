@@ -675,6 +675,23 @@ class InfobipStatusCallbackTests(SimpleTestCase):
             | {"error_permanent": False},
         )
 
+    def test_the_report_prices_the_message(self):
+        update = self.parse_one("delivery_report__delivered_to_handset.json")
+        self.assertEqual((update.price, update.currency), ("0.03", "EUR"))
+
+    def test_a_long_message_costs_the_price_of_each_sms(self):
+        body = payload_json("delivery_report__delivered_to_handset.json")
+        body["results"][0]["messageCount"] = 3
+        body["results"][0]["price"] = {"pricePerMessage": 0.025, "currency": "EUR"}
+        update = self.adapter.parse_status_callback(webhook(json.dumps(body).encode()))[0]
+        self.assertEqual((update.price, update.currency), ("0.075", "EUR"))
+
+    def test_a_report_without_price_has_none(self):
+        body = payload_json("delivery_report__delivered_to_handset.json")
+        del body["results"][0]["price"]
+        update = self.adapter.parse_status_callback(webhook(json.dumps(body).encode()))[0]
+        self.assertEqual((update.price, update.currency), ("", ""))
+
     def test_a_v2_report_reads_sms_count(self):
         update = self.parse_one("delivery_report__v2_delivered_to_handset.json")
 

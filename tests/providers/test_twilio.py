@@ -148,7 +148,8 @@ class SendTests(SimpleTestCase):
         self.assertEqual(result.status, QUEUED)
         self.assertEqual(result.raw_status, "queued")
         self.assertEqual(result.segments, 2)
-        self.assertEqual(result.price, "-0.00750")
+        # Twilio reports a charge as a negative amount; we keep what was paid.
+        self.assertEqual((result.price, result.currency), ("0.0075", "USD"))
 
     @responses.activate
     def test_accepted_from_a_messaging_service_maps_to_queued(self):
@@ -157,7 +158,7 @@ class SendTests(SimpleTestCase):
         self.assertEqual(result.status, QUEUED)
         self.assertEqual(result.raw_status, "accepted")
         self.assertIsNone(result.segments)  # "0" until the service picks a sender (doc §2)
-        self.assertEqual(result.price, "")
+        self.assertEqual((result.price, result.currency), ("", ""))  # price null: not priced yet
 
     @responses.activate
     def test_sent_in_the_answer_maps_to_sent(self):
@@ -594,6 +595,14 @@ class StatusCallbackTests(SimpleTestCase):
         self.assertEqual(accepted.extra["MessagingServiceSid"], "MG" + "0" * 32)
         self.assertEqual(accepted.extra["AccountSid"], ACCOUNT_SID)
 
+    def test_a_callback_carries_no_price_unless_twilio_adds_one(self):
+        update = self.parse("status_callback__delivered.txt")
+        self.assertEqual((update.price, update.currency), ("", ""))
+        fields = dict(parse_qsl(payload("status_callback__delivered.txt").decode()))
+        fields.update(Price="-0.04500", PriceUnit="usd")
+        update = self.adapter.parse_status_callback(form_request(urlencode(fields).encode()))[0]
+        self.assertEqual((update.price, update.currency), ("0.045", "USD"))
+
     def test_read_callback_keeps_the_channel_fields(self):
         update = self.parse("status_callback__read.txt")
         self.assertEqual(update.extra["EventType"], "READ")
@@ -660,3 +669,37 @@ class InboundTests(SimpleTestCase):
 
     def test_the_empty_twiml_answer_sends_nothing_back(self):
         self.assertIn("<Response></Response>", EMPTY_TWIML)
+
+
+class FetchPriceTests(SimpleTestCase):
+    """The price arrives after the send: read from the Message resource (doc §2 "Fetch one message")."""
+
+    def setUp(self):
+        self.adapter = TwilioAdapter()
+        self.account = make_account()
+        self.url = f"{BASE}/Accounts/{ACCOUNT_SID}/Messages/{SID}.json"
+
+    @responses.activate
+    def test_it_reads_price_and_price_unit_of_the_message(self):
+        responses.get(self.url, json=created(status="delivered", price="-0.05000", price_unit="EUR"))
+        report = self.adapter.fetch_price(self.account, SID)
+        self.assertEqual((report.price, report.currency, report.final), ("0.05", "EUR", True))
+        self.assertTrue(responses.calls[0].request.headers["Authorization"].startswith("Basic "))
+
+    @responses.activate
+    def test_a_message_not_priced_yet_is_asked_again_later(self):
+        responses.get(self.url, json=created(status="sent", price=None))
+        report = self.adapter.fetch_price(self.account, SID)
+        self.assertEqual((report.price, report.final), ("", False))
+
+    @responses.activate
+    def test_a_failed_message_is_never_priced(self):
+        responses.get(self.url, json=created(status="failed", price=None))
+        self.assertTrue(self.adapter.fetch_price(self.account, SID).final)
+
+    @responses.activate
+    def test_an_unknown_sid_is_a_permanent_error(self):
+        responses.get(self.url, json=twilio_error(20404, 404, "not found"), status=404)
+        with self.assertRaises(ProviderError) as caught:
+            self.adapter.fetch_price(self.account, SID)
+        self.assertTrue(caught.exception.permanent)

@@ -192,7 +192,7 @@ class UnifonicSendResultTests(MockedHTTPTestCase):
         self.assertEqual(result.status, QUEUED)
         self.assertEqual(result.raw_status, "Queued")
         self.assertEqual(result.segments, 1)
-        self.assertEqual(result.price, "0.03 SAR")
+        self.assertEqual((result.price, result.currency), ("0.03", "SAR"))  # Cost, CurrencyCode (§2)
 
     def test_a_string_success_and_sent_status_are_understood(self):
         self.http.post(SEND_URL, body=payload("send__sent_string_success.json"))
@@ -202,6 +202,7 @@ class UnifonicSendResultTests(MockedHTTPTestCase):
         self.assertEqual(result.provider_message_id, "3200017889312")
         self.assertEqual(result.status, SENT)
         self.assertIsNone(result.segments)  # 0 units: not priced yet
+        self.assertEqual(result.price, "")  # so its Cost is no price either
 
     def test_a_rejected_status_in_the_answer_is_permanent(self):
         self.http.post(SEND_URL, body=payload("send__rejected.json"))
