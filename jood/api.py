@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, pagination
+from rest_framework import exceptions, pagination, parsers
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -88,8 +91,85 @@ def _first_message(details) -> str:
 
 
 class CursorPagination(pagination.CursorPagination):
-    """Cursor pagination, newest first; `?page_size=` up to 200."""
+    """Cursor pagination, newest first; `?page_size=` up to 200.
+
+    A cursor is the client's to tamper with: its position is checked against
+    the ordering field (and a date-time brought to UTC) before it reaches a
+    query, so a forged one is a 404 "Invalid cursor", never a database error.
+    """
 
     ordering = ("-created_at", "-id")
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        # paginate_queryset has set self.ordering (a tuple) before it decodes the cursor.
+        name = self.ordering[0].lstrip("-")
+        try:
+            field = self._model._meta.get_field(name)
+            if "\x00" in cursor.position:
+                raise ValueError("NUL")
+            value = field.to_python(cursor.position)
+            if hasattr(value, "tzinfo") and value.tzinfo is not None:
+                value = value.astimezone(UTC)
+            position = value.isoformat() if hasattr(value, "isoformat") else str(value)
+        except (DjangoValidationError, ValueError, TypeError, OverflowError, AttributeError, LookupError):
+            raise exceptions.NotFound(self.invalid_cursor_message) from None
+        return pagination.Cursor(offset=cursor.offset, reverse=cursor.reverse, position=position)
+
+
+MAX_JSON_DEPTH = 32
+
+
+class JSONParser(parsers.JSONParser):
+    """JSON that the database can store: no NUL, no lone surrogate, nested at most MAX_JSON_DEPTH deep.
+
+    Python's json reads `\\u0000` and `\\ud800` escapes into text PostgreSQL
+    refuses, and recurses until RecursionError on deep nesting: each is a 400 here.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.") from None
+        except UnicodeError:
+            raise exceptions.ParseError("JSON parse error - the body is not UTF-8 text.") from None
+        _check_json(data)
+        return data
+
+
+def _bad_text(value: str) -> str | None:
+    if "\x00" in value:
+        return "a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone surrogate (not a character)"
+    return None
+
+
+def _check_json(data) -> None:
+    """Raise ParseError for text the database cannot store or nesting deeper than MAX_JSON_DEPTH."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            problem = _bad_text(value)
+            if problem:
+                raise exceptions.ParseError(f"JSON parse error - a string holds {problem}.")
+        elif isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels.")
+            if isinstance(value, dict):
+                stack.extend((key, depth) for key in value)
+                stack.extend((item, depth + 1) for item in value.values())
+            else:
+                stack.extend((item, depth + 1) for item in value)

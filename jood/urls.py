@@ -25,3 +25,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+# Errors raised outside a view's own handling: JSON under /api/, the portal's pages elsewhere.
+handler400 = "jood.views.bad_request"
+handler403 = "jood.views.permission_denied"
+handler404 = "jood.views.page_not_found"
+handler500 = "jood.views.server_error"
