@@ -11,8 +11,9 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, status
+from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -384,7 +385,16 @@ class Analytics(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("start", OpenApiTypes.DATE), OpenApiParameter("end", OpenApiTypes.DATE)],
-        responses={200: AnalyticsRowSerializer(many=True)},
+        responses={
+            200: inline_serializer(
+                "AnalyticsResponse",
+                {
+                    "start": drf_serializers.DateField(),
+                    "end": drf_serializers.DateField(),
+                    "results": AnalyticsRowSerializer(many=True),
+                },
+            )
+        },
     )
     def get(self, request):
         """Counts by day, channel, provider and status (default: the last 30 days)."""
