@@ -85,6 +85,22 @@ class LoginForm(AuthenticationForm):
         self.fields["username"].label = "Email"
         self.fields["username"].widget.attrs.update({"autocomplete": "email", "inputmode": "email"})
 
+    def clean(self):
+        from accounts.login_throttle import THROTTLED_ATTRIBUTE
+
+        try:
+            return super().clean()
+        finally:
+            wait = getattr(self.request, THROTTLED_ATTRIBUTE, None) if self.request is not None else None
+            if wait:
+                minutes = max(1, round(wait / 60))
+                self.errors.pop("__all__", None)
+                self.add_error(
+                    None,
+                    f"Too many failed log-in attempts for this account or from your network. "
+                    f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or reset your password.",
+                )
+
 
 class ProfileForm(forms.ModelForm):
     class Meta:

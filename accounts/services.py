@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -52,12 +53,21 @@ def current_policy_version() -> str:
 
 
 def client_ip(request) -> str | None:
-    """Return the client's address; behind TRUSTED_PROXY_COUNT proxies, from X-Forwarded-For."""
+    """Return the client's address: the one place every view, log and throttle reads it from.
+
+    Behind TRUSTED_PROXY_COUNT proxies (load balancers) that each append the
+    address they saw to X-Forwarded-For, the client is the entry that many
+    from the end; entries before it are the client's own to forge. Without
+    the setting, or with a header that does not hold an address, the peer's.
+    """
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies:
         forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
         if len(forwarded) >= proxies:
-            return forwarded[-proxies]
+            try:
+                return str(ipaddress.ip_address(forwarded[-proxies]))
+            except ValueError:
+                pass
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -86,6 +86,21 @@ SWEEPER_QUEUED_AGE_SECONDS = env.int("SWEEPER_QUEUED_AGE_SECONDS", default=60)
 # Outgoing customer callbacks to loopback/private addresses: only for tests
 # and local development.
 CALLBACKS_ALLOW_PRIVATE = env("CALLBACKS_ALLOW_PRIVATE")
+# How many proxies (load balancers) in front of the app append to
+# X-Forwarded-For: the client's address is read that many entries from the
+# end (accounts.services.client_ip). 0: the peer's address, the header ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Login throttling (accounts/login_throttle.py): failed logins per account and
+# per client address in a window of LOGIN_THROTTLE_SECONDS; past either, logins
+# are refused until the window ends.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=10)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
+LOGIN_THROTTLE_SECONDS = env.int("LOGIN_THROTTLE_SECONDS", default=900)
+# The plain ModelBackend stays listed for sessions that name it (force_login, older sessions).
+AUTHENTICATION_BACKENDS = [
+    "accounts.login_throttle.ThrottledModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 # Behind a proxy that sets X-Forwarded-Proto/Host, verify Twilio's signature
 # over the URL the provider saw (only when the proxy overwrites those headers).
 WEBHOOKS_TRUST_FORWARDED_HEADERS = env.bool("WEBHOOKS_TRUST_FORWARDED_HEADERS", default=False)
