@@ -59,10 +59,9 @@ class SignupForm(forms.Form):
         self.fields["privacy_consent"].error_messages["required"] = "Please accept the privacy policy to continue."
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if _email_taken(email):
-            raise forms.ValidationError("An account with this email exists already. Log in instead.")
-        return email
+        # A registered address is not an error here: saying so would tell anyone
+        # which addresses have an account (issue 13). The owner is told by email.
+        return self.cleaned_data["email"].strip().lower()
 
     def clean_phone(self) -> str:
         return _clean_phone(self.cleaned_data.get("phone", ""))
