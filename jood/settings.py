@@ -84,6 +84,10 @@ ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", d
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=120)
 # Queued messages older than this with no retry pending are published again.
 SWEEPER_QUEUED_AGE_SECONDS = env.int("SWEEPER_QUEUED_AGE_SECONDS", default=60)
+# Media files (messaging/media_api.py): what one organization may store in all,
+# and how long a file no message uses is kept before the purge removes it.
+MEDIA_QUOTA_BYTES = env.int("MEDIA_QUOTA_BYTES", default=500 * 1024 * 1024)
+MEDIA_UNREFERENCED_DAYS = env.int("MEDIA_UNREFERENCED_DAYS", default=30)
 # Outgoing customer callbacks to loopback/private addresses: only for tests
 # and local development.
 CALLBACKS_ALLOW_PRIVATE = env("CALLBACKS_ALLOW_PRIVATE")
