@@ -56,7 +56,7 @@ API_PREFIX = "/api/"
 
 def is_api_request(request) -> bool:
     """Whether the request is for the API (answered with the JSON error shape)."""
-    return request.path_info.startswith(API_PREFIX)
+    return request.path_info.startswith(API_PREFIX) or request.path_info == API_PREFIX.rstrip("/")
 
 
 def json_error(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
