@@ -4,7 +4,7 @@ Schemathesis generates requests from /api/schema/ (valid ones and not), sends
 them to the WSGI application with an admin key, and checks each answer: no
 5xx, a status code and a content type the document lists, a body that matches
 the documented schema (the error shape included). The examples per operation
-are bounded (FUZZ_EXAMPLES, default 8) so the suite stays fast; raise it to
+are bounded (FUZZ_EXAMPLES, default 15) so the suite stays fast; raise it to
 hunt locally: `FUZZ_EXAMPLES=200 .venv/bin/pytest tests/hardening/test_fuzz_api.py`.
 """
 
@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from accounts.models import Organization, Role
 from tests.conftest import make_account, make_api_client
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
