@@ -301,3 +301,20 @@ def test_bad_request_and_forbidden_pages_are_the_portals(db):
     request = RequestFactory().get("/api/v1/messages")
     response = jood_views.bad_request(request, SuspiciousOperation("x"))
     assert json.loads(response.content)["error"]["code"] == "invalid_request"
+
+
+def test_a_portal_body_over_the_limit_is_the_portals_413_page(db):
+    client = Client(raise_request_exception=False)
+    response = client.generic(
+        "POST", "/portal/login/", "username=" + "x" * (3 * 1024 * 1024), content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("text/html")
+    assert b"over 2,621,440 bytes" in response.content
+
+
+def test_a_nul_in_a_portal_query_is_the_portals_400_page(portal):
+    response = portal.get("/portal/messages/?status=a%00b")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Bad request" in response.content
