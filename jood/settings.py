@@ -278,6 +278,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Security -------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "jood.views.csrf_failure"  # the portal's 403 page, not Django's (inline-styled) one
 # X-Forwarded-Proto says whether the client used https; anyone can send it, so it
 # is believed only behind a proxy that overwrites it (by default: when
 # TRUSTED_PROXY_COUNT says there is one).

@@ -116,3 +116,11 @@ def server_error(request, template_name=None):
     except Exception:
         log.exception("could not render the 500 page")
         return HttpResponseServerError("Error 500", content_type="text/plain")
+
+
+def csrf_failure(request, reason=""):
+    """A form posted without its CSRF token (an expired page, usually): the portal's 403 page, saying so."""
+    if is_api_request(request):
+        return json_error(403, "csrf_failed", "CSRF verification failed.")
+    message = "The form expired or was sent from another site. Go back, reload the page and try again."
+    return _page(request, "jood/403.html", 403, {"exception": message})

@@ -305,9 +305,8 @@ def test_bad_request_and_forbidden_pages_are_the_portals(db):
 
 def test_a_portal_body_over_the_limit_is_the_portals_413_page(db):
     client = Client(raise_request_exception=False)
-    response = client.generic(
-        "POST", "/portal/login/", "username=" + "x" * (3 * 1024 * 1024), content_type="application/x-www-form-urlencoded"
-    )
+    form = "username=" + "x" * (3 * 1024 * 1024)
+    response = client.generic("POST", "/portal/login/", form, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 413
     assert response["Content-Type"].startswith("text/html")
     assert b"over 2,621,440 bytes" in response.content
@@ -318,3 +317,12 @@ def test_a_nul_in_a_portal_query_is_the_portals_400_page(portal):
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
     assert b"Bad request" in response.content
+
+
+def test_a_form_without_its_csrf_token_gets_the_portals_403_page(owner):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    response = client.post("/portal/api-keys/", {"name": "x", "role": "member"})
+    assert response.status_code == 403
+    assert b"The form expired" in response.content
+    assert b"<style" not in response.content
