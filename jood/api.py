@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -117,8 +117,9 @@ class CursorPagination(pagination.CursorPagination):
             if "\x00" in cursor.position:
                 raise ValueError("NUL")
             value = field.to_python(cursor.position)
-            if hasattr(value, "tzinfo") and value.tzinfo is not None:
-                value = value.astimezone(UTC)
+            if isinstance(value, datetime):
+                # In UTC: the database refuses offsets past ±15:59, and a naive one is read as UTC.
+                value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
             position = value.isoformat() if hasattr(value, "isoformat") else str(value)
         except (DjangoValidationError, ValueError, TypeError, OverflowError, AttributeError, LookupError):
             raise exceptions.NotFound(self.invalid_cursor_message) from None
