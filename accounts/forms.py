@@ -97,10 +97,9 @@ class SignupForm(forms.Form):
         self.fields["privacy_consent"].error_messages["required"] = "Please accept the privacy policy to continue."
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if _email_taken(email):
-            raise forms.ValidationError("An account with this email exists already. Log in instead.")
-        return email
+        # A registered address is not an error here: saying so would tell anyone
+        # which addresses have an account (issue 13). The owner is told by email.
+        return self.cleaned_data["email"].strip().lower()
 
     def clean_phone(self) -> str:
         return _clean_phone(self.cleaned_data.get("phone", ""))
@@ -125,6 +124,22 @@ class LoginForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "Email"
         self.fields["username"].widget.attrs.update({"autocomplete": "email", "inputmode": "email"})
+
+    def clean(self):
+        from accounts.login_throttle import THROTTLED_ATTRIBUTE
+
+        try:
+            return super().clean()
+        finally:
+            wait = getattr(self.request, THROTTLED_ATTRIBUTE, None) if self.request is not None else None
+            if wait:
+                minutes = max(1, round(wait / 60))
+                self.errors.pop("__all__", None)
+                self.add_error(
+                    None,
+                    f"Too many failed log-in attempts for this account or from your network. "
+                    f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or reset your password.",
+                )
 
 
 class ProfileForm(forms.ModelForm):

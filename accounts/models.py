@@ -228,6 +228,7 @@ class AccessLog(models.Model):
     class Action(models.TextChoices):
         LOGIN = "login"
         LOGIN_FAILED = "login_failed"
+        LOGIN_THROTTLED = "login_throttled"
         LOGOUT = "logout"
         SIGNUP = "signup"
         KEY_CREATED = "key_created"

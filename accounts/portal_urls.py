@@ -6,6 +6,8 @@ from accounts import views
 
 urlpatterns = [
     path("signup/", views.signup, name="portal-signup"),
+    path("signup/sent/", views.signup_sent, name="portal-signup-sent"),
+    path("signup/confirm/<uidb64>/<token>/", views.signup_confirm, name="portal-signup-confirm"),
     path("login/", views.login_view, name="portal-login"),
     path("logout/", views.logout_view, name="portal-logout"),
     path("password-reset/", views.password_reset, name="portal-password-reset"),

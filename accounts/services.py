@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import send_mail
 from django.db import transaction
@@ -12,7 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from accounts.models import (
     API_KEY_SCOPES,
@@ -63,12 +65,21 @@ def current_policy_version() -> str:
 
 
 def client_ip(request) -> str | None:
-    """Return the client's address; behind TRUSTED_PROXY_COUNT proxies, from X-Forwarded-For."""
+    """Return the client's address: the one place every view, log and throttle reads it from.
+
+    Behind TRUSTED_PROXY_COUNT proxies (load balancers) that each append the
+    address they saw to X-Forwarded-For, the client is the entry that many
+    from the end; entries before it are the client's own to forge. Without
+    the setting, or with a header that does not hold an address, the peer's.
+    """
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies:
         forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
         if len(forwarded) >= proxies:
-            return forwarded[-proxies]
+            try:
+                return str(ipaddress.ip_address(forwarded[-proxies]))
+            except ValueError:
+                pass
     return request.META.get("REMOTE_ADDR") or None
 
 
@@ -181,8 +192,85 @@ def touch_api_key(key: ApiKey, ip: str | None) -> None:
 
 
 # --- sign up and team ---------------------------------------------------------------------------
+def request_sign_up(
+    *,
+    organization_name: str,
+    name: str,
+    email: str,
+    phone: str,
+    password: str,
+    actor: Actor,
+    request,
+    time_zone: str = "",
+) -> None:
+    """Start a sign-up without telling whether the address has an account (issue 13).
+
+    A new address gets an inactive account and a link to confirm it; a
+    registered one gets an email saying so. The caller shows the same page
+    for both, and the work done is the same (a password hashed either way).
+    """
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        make_password(password)  # as long as a new account takes: the answer's timing tells nothing
+        transaction.on_commit(lambda: send_sign_up_notice(existing, request))
+        return
+    user, _ = sign_up(
+        organization_name=organization_name,
+        name=name,
+        email=email,
+        phone=phone,
+        password=password,
+        actor=actor,
+        active=False,
+        time_zone=time_zone,
+    )
+    transaction.on_commit(lambda: send_sign_up_confirmation(user, request))
+
+
+def send_sign_up_confirmation(user: User, request) -> None:
+    """Email the link that activates a new account and logs its owner in (once, for a few days)."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    url = request.build_absolute_uri(reverse("portal-signup-confirm", kwargs={"uidb64": uid, "token": token}))
+    body = render_to_string("accounts/email/signup_confirm.txt", {"user": user, "confirm_url": url})
+    send_mail("Confirm your email for Jood Notifications", body, None, [user.email])
+
+
+def send_sign_up_notice(user: User, request) -> None:
+    """Tell the owner of a registered address that someone tried to sign up with it."""
+    context = {
+        "user": user,
+        "login_url": request.build_absolute_uri(reverse("portal-login")),
+        "reset_url": request.build_absolute_uri(reverse("portal-password-reset")),
+    }
+    body = render_to_string("accounts/email/signup_existing.txt", context)
+    send_mail("Sign-up attempt on Jood Notifications", body, None, [user.email])
+
+
+def confirm_sign_up(uidb64: str, token: str) -> User | None:
+    """Activate the account a confirmation link names; None when the link is wrong, used or expired."""
+    try:
+        pk = int(urlsafe_base64_decode(uidb64).decode())
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return None
+    user = User.objects.filter(pk=pk, is_active=False, last_login__isnull=True).first()
+    if user is None or not default_token_generator.check_token(user, token):
+        return None
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    return user
+
+
 def sign_up(
-    *, organization_name: str, name: str, email: str, phone: str, password: str, actor: Actor, time_zone: str = ""
+    *,
+    organization_name: str,
+    name: str,
+    email: str,
+    phone: str,
+    password: str,
+    actor: Actor,
+    active: bool = True,
+    time_zone: str = "",
 ) -> tuple[User, Organization]:
     """Create a user with their consent recorded, and their organization with them as owner."""
     now = timezone.now()
@@ -196,6 +284,7 @@ def sign_up(
             privacy_policy_version=version,
             privacy_accepted_at=now,
             confirmed_adult_at=now,
+            is_active=active,
         )
         acting = Actor(user=user, ip=actor.ip, user_agent=actor.user_agent)
         organization = create_organization(user, organization_name, actor=acting, time_zone=time_zone)

@@ -22,6 +22,11 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
             return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
+    def get_ident(self, request):
+        from accounts.services import client_ip
+
+        return client_ip(request) or ""
+
     def allow_request(self, request, view):
         if self.rate is None:
             return True

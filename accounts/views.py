@@ -16,6 +16,8 @@ from accounts import forms, services
 from accounts.models import AccessLog, ApiKey, Membership, Role, User
 from jood.portal import SESSION_KEY, CheapPage, get_for_org, memberships_of, one_time_secret, portal_view
 
+SIGNUP_EMAIL_SESSION = "portal_signup_email"
+
 
 # --- sign up, log in, password reset --------------------------------------------------------
 @never_cache
@@ -25,7 +27,8 @@ def signup(request):
     form = forms.SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user, organization = services.sign_up(
+        # The same answer whether the address has an account or not (issue 13): the email says which.
+        services.request_sign_up(
             organization_name=data["organization_name"],
             name=data["name"],
             email=data["email"],
@@ -33,14 +36,30 @@ def signup(request):
             password=data["password"],
             actor=services.Actor.from_request(request),
             time_zone=data["time_zone"],
+            request=request,
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        request.session[SESSION_KEY] = organization.pk
-        messages.success(
-            request, f"Welcome to Jood Notifications. Next: connect a provider account for {organization}."
-        )
-        return redirect("portal-providers")
+        request.session[SIGNUP_EMAIL_SESSION] = data["email"]
+        return redirect("portal-signup-sent")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+@never_cache
+def signup_sent(request):
+    return render(request, "accounts/signup_sent.html", {"email": request.session.get(SIGNUP_EMAIL_SESSION, "")})
+
+
+@never_cache
+def signup_confirm(request, uidb64, token):
+    """Follow the emailed link: activate the account, log in, work in the new organization."""
+    user = services.confirm_sign_up(uidb64, token)
+    if user is None:
+        return render(request, "accounts/signup_invalid.html")
+    login(request, user, backend="accounts.login_throttle.ThrottledModelBackend")
+    request.session.pop(SIGNUP_EMAIL_SESSION, None)
+    organization = memberships_of(user)[0].organization
+    request.session[SESSION_KEY] = organization.pk
+    messages.success(request, f"Welcome to Jood Notifications. Next: connect a provider account for {organization}.")
+    return redirect("portal-providers")
 
 
 login_view = auth_views.LoginView.as_view(

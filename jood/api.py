@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, pagination
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -88,8 +91,36 @@ def _first_message(details) -> str:
 
 
 class CursorPagination(pagination.CursorPagination):
-    """Cursor pagination, newest first; `?page_size=` up to 200."""
+    """Cursor pagination, newest first; `?page_size=` up to 200.
+
+    A cursor is the client's to tamper with: its position is checked against
+    the ordering field (and a date-time brought to UTC) before it reaches a
+    query, so a forged one is a 404 "Invalid cursor", never a database error.
+    """
 
     ordering = ("-created_at", "-id")
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        # paginate_queryset has set self.ordering (a tuple) before it decodes the cursor.
+        name = self.ordering[0].lstrip("-")
+        try:
+            field = self._model._meta.get_field(name)
+            if "\x00" in cursor.position:
+                raise ValueError("NUL")
+            value = field.to_python(cursor.position)
+            if isinstance(value, datetime):
+                # In UTC: the database refuses offsets past ±15:59, and a naive one is read as UTC.
+                value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+            position = value.isoformat() if hasattr(value, "isoformat") else str(value)
+        except (DjangoValidationError, ValueError, TypeError, OverflowError, AttributeError, LookupError):
+            raise exceptions.NotFound(self.invalid_cursor_message) from None
+        return pagination.Cursor(offset=cursor.offset, reverse=cursor.reverse, position=position)

@@ -153,9 +153,12 @@ class PortalViewMixin:
 class CheapPage:
     """One page of a queryset without a COUNT over the whole table: one row more tells if there is a next page."""
 
+    MAX_PAGE = 100_000
+
     def __init__(self, queryset, number: Any, per_page: int = 50):
         try:
-            self.number = max(1, int(number))
+            # Capped: a huge ?page= would be an OFFSET the database refuses.
+            self.number = min(max(1, int(number)), self.MAX_PAGE)
         except (TypeError, ValueError):
             self.number = 1
         self.per_page = per_page

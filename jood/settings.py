@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from cryptography.fernet import Fernet
+from csp import constants as csp_constants
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env(VAR_DIR=(str, str(BASE_DIR / "var")))("VAR_DIR"))
@@ -98,6 +99,25 @@ OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=CALLBACKS_AL
 # After a rotation, the old webhook token (Infobip/Unifonic `?t=`) and the old
 # callback signing secret stay valid this long (callbacks are signed with both).
 SECRET_ROTATION_GRACE_HOURS = env.int("SECRET_ROTATION_GRACE_HOURS", default=24)
+# Media files (messaging/media_api.py): what one organization may store in all,
+# and how long a file no message uses is kept before the purge removes it.
+MEDIA_QUOTA_BYTES = env.int("MEDIA_QUOTA_BYTES", default=500 * 1024 * 1024)
+MEDIA_UNREFERENCED_DAYS = env.int("MEDIA_UNREFERENCED_DAYS", default=30)
+# How many proxies (load balancers) in front of the app append to
+# X-Forwarded-For: the client's address is read that many entries from the
+# end (accounts.services.client_ip). 0: the peer's address, the header ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Login throttling (accounts/login_throttle.py): failed logins per account and
+# per client address in a window of LOGIN_THROTTLE_SECONDS; past either, logins
+# are refused until the window ends.
+LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=10)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
+LOGIN_THROTTLE_SECONDS = env.int("LOGIN_THROTTLE_SECONDS", default=900)
+# The plain ModelBackend stays listed for sessions that name it (force_login, older sessions).
+AUTHENTICATION_BACKENDS = [
+    "accounts.login_throttle.ThrottledModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 # Behind a proxy that sets X-Forwarded-Proto/Host, verify Twilio's signature
 # over the URL the provider saw (only when the proxy overwrites those headers).
 WEBHOOKS_TRUST_FORWARDED_HEADERS = env.bool("WEBHOOKS_TRUST_FORWARDED_HEADERS", default=False)
@@ -123,6 +143,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "jood.middleware.RequestGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -242,12 +264,17 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsOrganizationMember"],
     "DEFAULT_PAGINATION_CLASS": "jood.api.CursorPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "jood.schema.AutoSchema",
     "EXCEPTION_HANDLER": "jood.api.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env("API_THROTTLE_RATE")},
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "jood.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -266,16 +293,43 @@ SPECTACULAR_SETTINGS = {
 
 # --- Security -------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+CSRF_FAILURE_VIEW = "jood.views.csrf_failure"  # the portal's 403 page, not Django's (inline-styled) one
+# X-Forwarded-Proto says whether the client used https; anyone can send it, so it
+# is believed only behind a proxy that overwrites it (by default: when
+# TRUSTED_PROXY_COUNT says there is one).
+TRUST_X_FORWARDED_PROTO = env.bool("TRUST_X_FORWARDED_PROTO", default=TRUSTED_PROXY_COUNT > 0)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUST_X_FORWARDED_PROTO else None
+# Preloading asks browsers to ship the domain as https-only: a commitment for
+# every subdomain that is hard to take back, hence a setting.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]  # a deliberate choice, not an oversight
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT")
     SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS")
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     # /healthz is probed over plain HTTP by load balancers.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# Content-Security-Policy (django-csp) on every response: scripts and styles from
+# our own static files only, no inline code; the API docs (Redoc) add what they
+# need in their own view (jood/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF],
+        "style-src": [csp_constants.SELF],
+        "img-src": [csp_constants.SELF, "data:"],
+        "font-src": [csp_constants.SELF],
+        "connect-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.SELF],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+    }
+}
 
 LOGGING = {
     "version": 1,

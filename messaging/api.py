@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.db.models import Prefetch
@@ -78,7 +78,8 @@ def _datetime_param(value: str, name: str):
         raise ApiError(400, "invalid_date", f"{name} must be an ISO 8601 date-time.", {name: value})
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)
-    return parsed
+    # In UTC: an offset the database cannot store (+23:59 is valid ISO 8601) is a 500 otherwise.
+    return parsed.astimezone(UTC)
 
 
 def _date_param(value: str | None, name: str):

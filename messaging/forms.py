@@ -355,13 +355,35 @@ class BulkUploadForm(_MessageFieldsMixin, forms.Form):
         return data
 
 
+NOT_TEXT = "The file is not text in UTF-8: save it from your spreadsheet as “CSV UTF-8”."
+
+
 def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1256"):
+    """Decode UTF-8, UTF-16 (Excel's "Unicode text", with its byte order mark) or Windows Arabic (cp1256).
+
+    A NUL byte is never in a text file (it is binary, or UTF-16 without a
+    byte order mark): refused, since neither csv nor the database takes it.
+    """
+    candidates = ("utf-8-sig", "cp1256")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        candidates = ("utf-16",)
+    elif b"\x00" in data[:4096] and len(data) >= 2:
+        # UTF-16 without a byte order mark: every other byte of ASCII text is NUL.
+        candidates = ("utf-16-le",) if data[1:2] == b"\x00" else ("utf-16-be",)
+    for encoding in candidates:
         try:
-            return codecs.decode(data, encoding)
+            text = codecs.decode(data, encoding)
         except UnicodeDecodeError:
             continue
-    raise ValueError("The file is not text in UTF-8: save it from your spreadsheet as “CSV UTF-8”.")
+        text = text.lstrip("\ufeff")
+        try:
+            text.encode("utf-8")  # a lone surrogate (odd UTF-16) is not storable text
+        except UnicodeEncodeError:
+            break
+        if "\x00" in text:
+            break
+        return text
+    raise ValueError(NOT_TEXT)
 
 
 def _looks_like_phone(cell: str) -> bool:
@@ -380,7 +402,12 @@ def parse_csv(data: bytes) -> dict:
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text), dialect)
-    rows = [[cell.strip() for cell in row] for row in reader if any(cell.strip() for cell in row)]
+    try:
+        rows = [[cell.strip() for cell in row] for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        # A field over csv's limit (131,072 characters), a stray quote…: the file's fault, said plainly.
+        line = f" (line {reader.line_num})" if reader.line_num else ""
+        raise ValueError(f"The file cannot be read as CSV{line}: {exc}.") from None
     if not rows:
         raise ValueError("The file has no rows.")
     first = rows[0]

@@ -14,9 +14,11 @@ import logging
 import os
 import re
 
+from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Sum
 from django.http import FileResponse, Http404
 from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
@@ -42,6 +44,23 @@ class MediaRefused(ValueError):
     """The file cannot be stored (too big, wrong type, empty); the message says why."""
 
 
+class QuotaExceeded(MediaRefused):
+    """The organization's stored media would pass MEDIA_QUOTA_BYTES."""
+
+    def __init__(self, used: int, size: int):
+        self.used, self.size, self.quota = used, size, settings.MEDIA_QUOTA_BYTES
+        super().__init__(
+            f"This file ({size:,} bytes) would pass the organization's storage quota of {self.quota:,} bytes "
+            f"({used:,} in use). Delete files you no longer send, or ask us for a larger quota."
+        )
+
+
+def _check_quota(organization: Organization, size: int) -> None:
+    used = MediaFile.objects.filter(organization=organization).aggregate(total=Sum("size"))["total"] or 0
+    if used + size > settings.MEDIA_QUOTA_BYTES:
+        raise QuotaExceeded(used, size)
+
+
 # --- writes ------------------------------------------------------------------
 
 
@@ -64,6 +83,8 @@ def store_media(organization: Organization, upload, kind: str | None = None) -> 
     if size is not None and size > limit:
         # Refused from the declared size, before reading a large body into memory.
         raise MediaRefused(f"{filename or 'The file'!r} is {size:,} bytes; at most {limit:,} bytes are allowed.")
+    if size is not None:
+        _check_quota(organization, size)  # early, from the declared size; again under the lock below
     data = upload.read()
     try:
         kind, content_type = check_media(kind, data, filename)
@@ -81,6 +102,9 @@ def store_media(organization: Organization, upload, kind: str | None = None) -> 
     media.file.save(media.public_id.hex, ContentFile(data), save=False)
     try:
         with transaction.atomic():
+            # One upload at a time per organization past this point, so two cannot both fit the last space.
+            Organization.objects.select_for_update().filter(pk=organization.pk).first()
+            _check_quota(organization, media.size)
             media.save()
     except Exception:
         media.file.delete(save=False)
@@ -157,6 +181,9 @@ class MediaList(generics.ListAPIView):
         upload = serializer.validated_data["file"]
         try:
             media = store_media(organization_of(request), upload, serializer.validated_data.get("kind"))
+        except QuotaExceeded as exc:
+            details = {"file": upload.name, "quota_bytes": exc.quota, "used_bytes": exc.used, "size": exc.size}
+            raise ApiError(413, "media_quota_exceeded", str(exc), details) from None
         except MediaRefused as exc:
             raise ApiError(400, "media_refused", str(exc), {"file": upload.name}) from None
         return Response(MediaFileSerializer(media).data, status=status.HTTP_201_CREATED)

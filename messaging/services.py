@@ -8,6 +8,7 @@ validates, writes every row in one transaction (bulk with one
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,12 +90,45 @@ class AcceptResult:
     batch: Batch | None = None
 
 
+# The API's limit on a body, applied to the text a template renders too: a
+# parameter cannot make a message longer than a body may be (issue 13).
+MAX_BODY_CHARS = 4096
+
+
+class ParameterError(ValueError):
+    """A template parameter that is not text or a number (a dict, a list, true/false)."""
+
+    def __init__(self, name: str, value: Any):
+        self.name = name
+        kind = "true/false" if isinstance(value, bool) else type(value).__name__
+        super().__init__(f"Template parameter {name!r} must be text or a number, not {kind}.")
+
+
+def parameter_text(name: str, value: Any) -> str:
+    """Return a parameter as text: a string as it is, a number converted; raise ParameterError otherwise."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return str(value)
+    raise ParameterError(name, value)
+
+
 def render(template_body: str, params: dict[str, Any]) -> str:
-    """Fill {{name}} placeholders; raise KeyError naming the first missing one."""
-    missing = [name for name in PLACEHOLDER.findall(template_body) if params.get(name) in (None, "")]
+    """Fill {{name}} placeholders; raise KeyError naming the first missing one, ParameterError for a non-text one."""
+    names = PLACEHOLDER.findall(template_body)
+    missing = [name for name in names if params.get(name) in (None, "")]
     if missing:
         raise KeyError(missing[0])
-    return PLACEHOLDER.sub(lambda m: str(params[m.group(1)]), template_body)
+    values = {name: parameter_text(name, params[name]) for name in names}
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template_body)
+
+
+def _too_long(length: int) -> SendError:
+    return SendError(
+        "body_too_long",
+        f"The message would be {length:,} characters; at most {MAX_BODY_CHARS:,} (parameters included).",
+        {"length": length, "max_length": MAX_BODY_CHARS},
+    )
 
 
 def eligible_accounts(organization: Organization, channel: str) -> list[ProviderAccount]:
@@ -117,7 +151,20 @@ def _check_whatsapp_template(template: Template, params: dict[str, Any]) -> None
     from providers import whatsapp
 
     try:
-        whatsapp.check_template_parameters(template.components, whatsapp_components(params))
+        components = whatsapp_components(params)
+    except ParameterError as exc:
+        raise SendError("invalid_parameter", str(exc), {"parameter": exc.name}) from None
+    length = 0
+    for component in components:
+        for parameter in component.get("parameters") or [] if isinstance(component, dict) else []:
+            text = parameter.get("text") if isinstance(parameter, dict) else None
+            if text is not None and not isinstance(text, str):
+                raise SendError("invalid_parameter", "A text parameter must be text.", {"parameter": text})
+            length += len(text or "")
+    if length > MAX_BODY_CHARS:
+        raise _too_long(length)
+    try:
+        whatsapp.check_template_parameters(template.components, components)
     except ValueError as exc:
         raise SendError("template_parameters", str(exc)) from None
 
@@ -129,7 +176,9 @@ def whatsapp_components(params: dict[str, Any]) -> list[dict]:
     components: list[dict] = []
 
     def text_params(values):
-        return [v if isinstance(v, dict) else {"type": "text", "text": str(v)} for v in values]
+        if not isinstance(values, list):
+            values = [values]
+        return [v if isinstance(v, dict) else {"type": "text", "text": parameter_text("text", v)} for v in values]
 
     if params.get("header"):
         components.append({"type": "header", "parameters": text_params(params["header"])})
@@ -216,6 +265,9 @@ def accept_messages(
         if template is not None and not wa_template:
             try:
                 body = render(template.body, recipient.params)
+            except ParameterError as exc:
+                refused.append(Refusal(index, phone, "invalid_parameter", str(exc), {"parameter": exc.name}))
+                continue
             except KeyError as exc:
                 name = exc.args[0]
                 refused.append(
@@ -236,6 +288,10 @@ def accept_messages(
                     raise
                 refused.append(Refusal(index, phone, exc.code, exc.message))
                 continue
+        if len(body) > MAX_BODY_CHARS:
+            too_long = _too_long(len(body))
+            refused.append(Refusal(index, phone, too_long.code, too_long.message, too_long.details))
+            continue
         prepared.append((recipient, phone, body))
 
     if not bulk and refused:

@@ -81,6 +81,7 @@ PURGED_TABLES = [
     "webhooks.WebhookEvent",
     "messaging.MediaFile",
     "messaging.MediaFile.file",
+    "messaging.MediaFile.unreferenced",
     "messaging.ConversationWindow",
     "messaging.Batch",
     "messaging.IdempotencyRecord",
@@ -488,6 +489,72 @@ def expire_exports(ctx: Context, now: datetime, organization: Organization | Non
     ctx.add({"retention.DataExport.file": len(names)})
 
 
+UNREFERENCED_MEDIA = "messaging.MediaFile.unreferenced"
+MEDIA_REFERENCE_CHUNK = 200
+
+
+def _referenced(media: list[tuple[int, int, str]]) -> set[int]:
+    """Return the ids of the media files a message of their own organization names (in its `media`)."""
+    referenced: set[int] = set()
+    by_org: dict[int, dict[str, int]] = defaultdict(dict)
+    for pk, organization_id, public_id in media:
+        by_org[organization_id][str(public_id).lower()] = pk
+    for organization_id, wanted in by_org.items():
+        names = list(wanted)
+        for start in range(0, len(names), MEDIA_REFERENCE_CHUNK):
+            chunk = names[start : start + MEDIA_REFERENCE_CHUNK]
+            q = Q()
+            for name in chunk:
+                q |= Q(media__icontains=name)
+            for value in Message.objects.filter(q, organization_id=organization_id).values_list("media", flat=True):
+                text = str(value).lower()
+                referenced.update(wanted[name] for name in chunk if name in text)
+    return referenced
+
+
+def purge_unreferenced_media(ctx: Context, now: datetime, held: list[int], organization: Organization | None) -> None:
+    """Delete media files older than MEDIA_UNREFERENCED_DAYS that no message names (issue 13).
+
+    Files a message still names stay until the message is purged (then they go
+    at the next run, once old enough); organizations under a legal hold keep theirs.
+    """
+    cutoff = now - timedelta(days=settings.MEDIA_UNREFERENCED_DAYS)
+    candidates = MediaFile.objects.filter(created_at__lt=cutoff).exclude(organization_id__in=held)
+    if organization is not None:
+        candidates = candidates.filter(organization=organization)
+    last_pk = 0
+    while not ctx.out_of_time():
+        batch = list(
+            candidates.filter(pk__gt=last_pk)
+            .order_by("pk")
+            .values_list("pk", "organization_id", "public_id")[: ctx.batch_size]
+        )
+        if not batch:
+            return
+        last_pk = batch[-1][0]
+        used = _referenced(batch)
+        unused = [pk for pk, _, _ in batch if pk not in used]
+        if unused and ctx.dry_run:
+            ctx.add({UNREFERENCED_MEDIA: len(unused)})
+        elif unused:
+            with transaction.atomic():
+                # Locked and checked again: a message may have named a file since it was read.
+                rows = list(
+                    MediaFile.objects.filter(pk__in=unused)
+                    .select_for_update(skip_locked=True)
+                    .values_list("pk", "organization_id", "public_id", "file")
+                )
+                used = _referenced([row[:3] for row in rows])
+                ids = [row[0] for row in rows if row[0] not in used]
+                names = [row[3] for row in rows if row[0] not in used and row[3]]
+                MediaFile.objects.filter(pk__in=ids).delete()
+                ctx.add({UNREFERENCED_MEDIA: len(ids), "messaging.MediaFile.file": len(names)})
+                if names:
+                    transaction.on_commit(lambda names=names: _delete_files(names))
+        if len(batch) < ctx.batch_size:
+            return
+
+
 def run(
     *,
     dry_run: bool = False,
@@ -522,6 +589,8 @@ def run(
             purge_scope(ctx, scope, now)
         if not ctx.out_of_time():
             purge_everyone_else(ctx, now, held, organization)
+        if not ctx.out_of_time():
+            purge_unreferenced_media(ctx, now, held, organization)
     except Exception:
         error = traceback.format_exc()
         log.exception("purge run %s failed", record.pk)

@@ -116,6 +116,12 @@ def test_sign_up_connect_the_sandbox_send_and_see_it_delivered(browser, portal):
     page.check("#id_confirmed_adult")
     page.check("#id_privacy_consent")
     page.click("button[type=submit]")
+    # The emailed link confirms the address and logs in.
+    page.wait_for_url(re.compile(r"/portal/signup/sent/$"))
+    from django.core import mail
+
+    link = re.search(r"/portal/signup/confirm/\S+/", mail.outbox[-1].body).group(0)
+    page.goto(portal.rsplit("/portal", 1)[0] + link)
     page.wait_for_url(re.compile(r"/portal/providers/$"))
     user = User.objects.get(email="sara@bakery.test")
     assert user.privacy_accepted_at and user.confirmed_adult_at

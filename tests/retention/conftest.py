@@ -111,6 +111,8 @@ def make_logs(organization, account, at, *, tag: str = "") -> dict:
     media.file.save(f"{tag}.png", ContentFile(b"png"), save=False)
     media.save()
     MediaFile.objects.filter(pk=media.pk).update(created_at=at)
+    # Sent with the message: a file no message names goes sooner (MEDIA_UNREFERENCED_DAYS).
+    Message.objects.filter(pk=message.pk).update(media=[{"kind": "image", "media_id": str(media.public_id)}])
     window = ConversationWindow.objects.create(
         organization=organization, phone=f"+1415555{message.pk:04d}", last_inbound_at=at
     )

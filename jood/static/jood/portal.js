@@ -67,4 +67,18 @@
     var question = form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
   });
+
+  // Bars and meters: their width comes as data-width (a percentage), set here
+  // because the Content-Security-Policy refuses inline style attributes.
+  function applyWidths() {
+    document.querySelectorAll("[data-width]").forEach(function (element) {
+      var percent = parseFloat(element.getAttribute("data-width"));
+      if (!isNaN(percent)) element.style.width = Math.max(0, Math.min(100, percent)) + "%";
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", applyWidths);
+  } else {
+    applyWidths();
+  }
 })();
