@@ -177,6 +177,7 @@ def _move(message: Message, change: StatusChange, now: datetime) -> set[str]:
         message.next_attempt_at = None
         message.attempts_on_account = 0
         message.tried_accounts = []
+        message.internal_errors = 0
         message.error_code = ""
         message.error_message = ""
         fields |= {
@@ -184,6 +185,7 @@ def _move(message: Message, change: StatusChange, now: datetime) -> set[str]:
             "next_attempt_at",
             "attempts_on_account",
             "tried_accounts",
+            "internal_errors",
             "error_code",
             "error_message",
         }
@@ -310,6 +312,11 @@ def apply_provider_update(
     our_id = _uuid_or_none(update.our_message_id) if update.our_message_id else None
     if message_id is None and our_id is not None:
         message_id = messages.filter(public_id=our_id).values_list("pk", flat=True).first()
+        if message_id is not None and update.provider_message_id:
+            # Found by our id (the send's answer was lost to a timeout): keep the provider's id now.
+            Message.objects.filter(pk=message_id, provider_message_id="").update(
+                provider=provider, provider_message_id=update.provider_message_id[:100]
+            )
     if message_id is None:
         PendingStatusUpdate.objects.create(
             organization_id=organization_id,

@@ -116,7 +116,10 @@ def subprocess_env(**extra) -> dict:
     return env
 
 
-def start_worker(**env) -> subprocess.Popen:
+def start_worker(*, queues: str = "", pool: str = "solo", concurrency: int = 1, **env) -> subprocess.Popen:
+    """A Celery worker on this test's database and broker, for every queue unless `queues` names some."""
+    from jood.celery import all_queues
+
     return subprocess.Popen(
         [
             sys.executable,
@@ -125,7 +128,10 @@ def start_worker(**env) -> subprocess.Popen:
             "-A",
             "jood",
             "worker",
-            "--pool=solo",
+            f"--pool={pool}",
+            f"--concurrency={concurrency}",
+            "-Q",
+            queues or ",".join(all_queues()),
             "--loglevel=WARNING",
             "--without-gossip",
             "--without-mingle",
@@ -158,9 +164,16 @@ def wait_for(predicate, timeout: float = 60.0, step: float = 0.2):
 
 
 def empty_broker_queue():
+    """Drop what an earlier test left in the broker: every queue, the lanes' sets and wake-ups."""
     import redis
 
-    redis.Redis.from_url(settings.REDIS_URL).delete("celery")
+    from jood.celery import all_queues
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete("celery", *all_queues())
+    for pattern in ("jood:lane:*", "jood:wake:*", "jood:drain:*", "jood:lock:*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
 
 
 @needs_redis
