@@ -39,6 +39,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.models import F, Q
 from django.utils import timezone
 
+from messaging.bulk import update_rows
 from messaging.models import DeliveryAttempt, MediaFile, Message, OptOut, PendingStatusUpdate, Status, Template
 from messaging.ratelimit import acquire
 from messaging.services import MMS_PROVIDERS
@@ -103,6 +104,7 @@ def lane_queue(lane: int) -> str:
 LANE_KEY = "jood:lane:{}"  # a Redis set of message ids waiting in a lane
 WAKE_KEY = "jood:wake:{}"  # set while a wake-up of the lane is fresh (debounce)
 SLOT_KEY = "jood:drain:{}:{}"  # one per drain running on a lane
+PAUSE_KEY = "jood:pause:{}"  # set when recording failed: the lane sends nothing until the chunk's lease is over
 
 _redis = None
 _redis_pid = None
@@ -205,6 +207,8 @@ def drain(lane: int) -> int:
     never holds a worker for ever.
     """
     client = redis_client()
+    if client.exists(PAUSE_KEY.format(lane)):
+        return 0
     slot = _take_slot(client, lane)
     if slot is None:
         return 0
@@ -223,7 +227,13 @@ def drain(lane: int) -> int:
             if client.scard(key):
                 # More waits: let another worker help (a wake-up that finds no free slot exits).
                 _wake(client, lane)
-            sent += dispatch(sorted(int(x) for x in raw))
+            try:
+                sent += dispatch(sorted(int(x) for x in raw))
+            except RecordingFailed:
+                # Stop sending on this lane: nothing more goes out that could not be recorded.
+                # The claimed chunk comes back when its lease expires (the sweeper).
+                client.set(PAUSE_KEY.format(lane), 1, px=lease_seconds() * 1000)
+                raise
             if time.monotonic() > deadline:
                 client.delete(WAKE_KEY.format(lane))
                 _wake(client, lane)
@@ -654,7 +664,7 @@ def record(outcomes: list[Outcome], lease: datetime) -> None:
 
         DeliveryAttempt.objects.bulk_create(attempts)
         if updated:
-            Message.objects.bulk_update(
+            update_rows(
                 updated,
                 [
                     "status",

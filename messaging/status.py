@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from messaging.bulk import update_rows
 from messaging.models import (
     RANK,
     STATUS_TIMESTAMP,
@@ -31,7 +32,7 @@ from messaging.models import (
     PendingStatusUpdate,
     Status,
 )
-from messaging.signals import message_status_changed
+from messaging.signals import batch_memo, message_status_changed
 from providers.base import StatusUpdate
 
 log = logging.getLogger(__name__)
@@ -138,13 +139,17 @@ def _apply(changes: Sequence[StatusChange]) -> tuple[list[MessageEvent | None], 
             messages = list({message.pk: message for message, *_ in moved}.values())
             for message in messages:
                 message.updated_at = now
-            Message.objects.bulk_update(messages, sorted(fields | {"updated_at"}))
+            update_rows(messages, sorted(fields | {"updated_at"}))
 
             def notify() -> None:
-                for message, old, new, event in moved:
-                    message_status_changed.send(
-                        sender=Message, message=message, old_status=old, new_status=new, event=event
-                    )
+                token = batch_memo.set({})
+                try:
+                    for message, old, new, event in moved:
+                        message_status_changed.send(
+                            sender=Message, message=message, old_status=old, new_status=new, event=event
+                        )
+                finally:
+                    batch_memo.reset(token)
 
             transaction.on_commit(notify)
     return results, locked

@@ -335,6 +335,15 @@ class ProviderAdapter:
     def prepare_session(self, session: requests.Session, account: AccountConfig) -> None:
         """Set auth headers on a new session. Override."""
 
+    def timeouts(self, account: AccountConfig) -> tuple[float, float]:
+        """(connect, read) seconds: the adapter's, or the account's `read_timeout_seconds` setting for the read."""
+        connect, read = self.timeout
+        try:
+            read = float((account.settings or {}).get("read_timeout_seconds") or read)
+        except (TypeError, ValueError):
+            pass
+        return connect, read
+
     def request(self, account: AccountConfig, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send one HTTP request; map transport failures to retryable errors.
 
@@ -342,7 +351,7 @@ class ProviderAdapter:
         differs); only 429 and 5xx without a recognised body are mapped here
         by `http_error`.
         """
-        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("timeout", self.timeouts(account))
         kwargs.setdefault("allow_redirects", False)
         try:
             return self.session(account).request(method, url, **kwargs)
