@@ -39,7 +39,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.models import F, Q
 from django.utils import timezone
 
-from messaging.bulk import update_rows
+from messaging.bulk import insert_rows, update_rows
 from messaging.models import DeliveryAttempt, MediaFile, Message, OptOut, PendingStatusUpdate, Status, Template
 from messaging.ratelimit import acquire
 from messaging.services import MMS_PROVIDERS
@@ -662,7 +662,7 @@ def record(outcomes: list[Outcome], lease: datetime) -> None:
             m.updated_at = now
             updated.append(m)
 
-        DeliveryAttempt.objects.bulk_create(attempts)
+        insert_rows(attempts)
         if updated:
             update_rows(
                 updated,

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from messaging.bulk import update_rows
+from messaging.bulk import insert_rows, update_rows
 from messaging.models import (
     RANK,
     STATUS_TIMESTAMP,
@@ -134,7 +134,7 @@ def _apply(changes: Sequence[StatusChange]) -> tuple[list[MessageEvent | None], 
             if moves:
                 fields |= _move(message, change, now)
                 moved.append((message, old, status, event))
-        MessageEvent.objects.bulk_create(events)
+        insert_rows(events)
         if moved:
             messages = list({message.pk: message for message, *_ in moved}.values())
             for message in messages:
