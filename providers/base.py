@@ -336,10 +336,13 @@ class ProviderAdapter:
         """Set auth headers on a new session. Override."""
 
     def timeouts(self, account: AccountConfig) -> tuple[float, float]:
-        """(connect, read) seconds: the adapter's, or the account's `read_timeout_seconds` setting for the read."""
+        """(connect, read) seconds: the adapter's, or the account's `read_timeout_seconds` setting for the read.
+
+        At most 60 s: a chunk's sends must end well inside the dispatcher's lease.
+        """
         connect, read = self.timeout
         try:
-            read = float((account.settings or {}).get("read_timeout_seconds") or read)
+            read = min(60.0, max(0.1, float((account.settings or {}).get("read_timeout_seconds") or read)))
         except (TypeError, ValueError):
             pass
         return connect, read

@@ -309,3 +309,24 @@ def test_an_account_that_cannot_be_reached_is_marked_and_skipped_until_none_heal
     [last] = queued_rows(acme, 1)
     dispatch.dispatch([last])
     assert Message.objects.get(pk=last).provider_account == dead  # the only one left is still tried
+
+
+@pytest.mark.skipif(not __import__("django.conf").conf.settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
+def test_publishing_wakes_the_accounts_lane_once_not_a_task_per_request(acme, sandbox):
+    from tests.messaging.test_workers import empty_broker_queue
+
+    empty_broker_queue()
+    client = dispatch.redis_client()
+    lane = dispatch.lane_of(sandbox.pk)
+    try:
+        batches = [queued_rows(acme, 3) for _ in range(5)]
+        for ids in batches:  # five requests, each publishing after its commit
+            dispatch.publish_dispatch(ids)
+        assert client.llen(dispatch.lane_queue(lane)) == 1
+        waiting = {int(x) for x in client.smembers(dispatch.LANE_KEY.format(lane))}
+        assert waiting == {pk for ids in batches for pk in ids}
+        # The woken drain sends them all, chunk by chunk, and clears the wake-up.
+        assert dispatch.drain(lane) == 15
+        assert not client.exists(dispatch.WAKE_KEY.format(lane))
+    finally:
+        empty_broker_queue()
