@@ -30,6 +30,7 @@ from tests.messaging.test_workers import ROOT, empty_broker_queue, start_worker,
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("broker_lock"),
     pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL) for a real broker"),
 ]
 
