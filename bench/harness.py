@@ -34,6 +34,8 @@ SCENARIO_NAMES = {
     4: "webhook intake",
     5: "purge",
     6: "lists",
+    7: "dispatch, mock answering in 200 ms",
+    8: "lanes: a 30 s provider beside a fast one",
 }
 
 LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/postgres"

@@ -6,7 +6,9 @@ An asyncio HTTP/1.1 server (keep-alive, no framework) that answers:
   `status: "queued"` and `num_segments` (providers/twilio.md §2);
 - Meta WhatsApp Cloud API: `POST [/{version}]/{phone_number_id}/messages` -> 200 JSON
   with `messages[0].id` (a wamid);
-- `GET /_stats`: requests answered so far, by kind; `POST /_reset` zeroes them.
+- `GET /_stats`: requests answered so far, by kind; `POST /_reset` zeroes them;
+- any path under `/_delay/<ms>/` answers as the path without that prefix, <ms> later
+  (one mock serves a fast and a slow provider account).
 
 Optionally (`--twilio-auth-token`), it posts Twilio's `delivered` status callback,
 signed with that token, to the `StatusCallback` URL of each message it accepted,
@@ -162,9 +164,13 @@ class HttpProtocol(asyncio.Protocol):
             body = self.buffer[end + 4 : end + 4 + length]
             self.buffer = self.buffer[end + 4 + length :]
             keep_alive = headers.get("connection", "").lower() != "close" and version != "HTTP/1.0"
+            delay = self.delay
+            if target.startswith("/_delay/"):
+                _, _, ms, target = target.split("/", 3)
+                target, delay = "/" + target, float(ms) / 1000.0
             out = self.handle(method, target, headers, body, keep_alive)
-            if self.delay:
-                asyncio.get_running_loop().call_later(self.delay, self._write, out, keep_alive)
+            if delay:
+                asyncio.get_running_loop().call_later(delay, self._write, out, keep_alive)
             else:
                 self._write(out, keep_alive)
 

@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 worker_name,
                 "--without-mingle",
                 "--without-gossip",
+                *scenarios.worker_queue_args(),
             ],
             child_env,
         )

@@ -207,10 +207,25 @@ def worker_ping(name: str) -> bool:
     return bool(_celery().control.ping(destination=[name], timeout=1.0))
 
 
+def worker_queues() -> list[str]:
+    """The queues a worker for everything consumes (jood/celery.py's lanes, or the one default queue)."""
+    try:
+        from jood.celery import all_queues
+    except ImportError:
+        return ["celery"]
+    return all_queues()
+
+
+def worker_queue_args() -> list[str]:
+    queues = worker_queues()
+    return [] if queues == ["celery"] else ["-Q", ",".join(queues)]
+
+
 def pause_worker(ctx: Context) -> None:
     """Stop the worker taking tasks: scenarios 1 and 2 measure the web process alone."""
     if not ctx.worker_paused:
-        _celery().control.cancel_consumer("celery", destination=[ctx.worker_name], reply=True, timeout=5)
+        for queue in worker_queues():
+            _celery().control.cancel_consumer(queue, destination=[ctx.worker_name], reply=True, timeout=5)
         ctx.worker_paused = True
 
 
@@ -222,16 +237,32 @@ def ensure_consuming(ctx: Context) -> int:
     """
     if not ctx.worker_paused:
         return 0
-    discarded = _celery().control.purge()
+    discarded = _purge_broker()
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE messaging_message SET status = 'canceled', canceled_at = now() "
             "WHERE organization_id = %s AND status IN ('queued', 'sending', 'scheduled')",
             [ctx.fixtures["send_org"].pk],
         )
-    _celery().control.add_consumer("celery", destination=[ctx.worker_name], reply=True, timeout=5)
+    for queue in worker_queues():
+        _celery().control.add_consumer(queue, destination=[ctx.worker_name], reply=True, timeout=5)
     ctx.worker_paused = False
     return discarded
+
+
+def _purge_broker() -> int:
+    """Drop every queued task and the dispatch lanes' waiting ids (Redis lists and sets)."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    dropped = 0
+    for queue in worker_queues():
+        dropped += client.llen(queue)
+        client.delete(queue)
+    for key in client.scan_iter("jood:lane:*"):
+        client.delete(key)
+    return dropped
 
 
 # --- 1. single send --------------------------------------------------------------
@@ -419,7 +450,7 @@ def dispatch(ctx: Context) -> Record:
     start = time.time()
     publish_dispatch(ids)
     published = time.time() - start
-    log(f"published {len(ids):,} messages in {(n + 49) // 50:,} tasks in {published:.1f} s")
+    log(f"published {len(ids):,} messages in {published:.1f} s")
     deadline = time.monotonic() + sizes.dispatch_timeout
     counts: dict[str, int] = {}
     pending = n
@@ -500,7 +531,7 @@ def dispatch(ctx: Context) -> Record:
 
 def _drop_dispatch(org_id: int) -> int:
     """Purge the broker and cancel what is still queued; wait for the chunks in flight to finish."""
-    _celery().control.purge()
+    _purge_broker()
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE messaging_message SET status = 'canceled', canceled_at = now() "
@@ -1134,7 +1165,163 @@ def _page(client, url: str, repeats: int, capture) -> dict:
     return out
 
 
+# --- 7. dispatch at a real provider's latency; 8. lanes ------------------------------
+def _queue_messages(org, n: int, tag: str) -> list[int]:
+    ids = data.insert_messages(
+        n,
+        {
+            "organization_id": "%(org)s",
+            "public_id": "gen_random_uuid()",
+            "channel": "'sms'",
+            "to": "'+1415555' || lpad(mod(g, 10000)::text, 4, '0')",
+            "body": f"'Jood {tag} bench ' || g",
+            "status": "'queued'",
+            "encoding": "'GSM-7'",
+            "created_at": "now()",
+            "updated_at": "now()",
+            "queued_at": "now()",
+        },
+        params={"org": org.pk},
+        returning=True,
+    )
+    data.analyze(type(org)._meta.apps.get_model("messaging", "Message"))
+    return ids
+
+
+def _wait_sent(org_id: int, n: int, timeout: float, procs) -> float | None:
+    """Seconds from now until `n` messages of the organization left `queued`/`sending`, or None past timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        procs.check_alive()
+        counts = _status_counts(org_id)
+        if sum(counts.get(s, 0) for s in ("sent", "delivered", "failed")) >= n:
+            return time.monotonic() - start
+        time.sleep(0.1)
+    return None
+
+
+def _latency_account(ctx: Context, org, label: str, delay_ms: int, avoid_lane: int | None = None):
+    """A Twilio account on the mock answering `delay_ms` later, on a lane other than `avoid_lane`."""
+    from providers import services as provider_services
+
+    try:
+        from messaging.dispatch import lane_of
+    except ImportError:
+        lane_of = None
+    while True:
+        account = provider_services.connect_account(
+            org,
+            provider="twilio",
+            channel="sms",
+            label=label,
+            credentials={"account_sid": TWILIO_SID, "auth_token": TWILIO_TOKEN},
+            api_base_url=f"{ctx.mock_url}/_delay/{delay_ms}/2010-04-01",
+            default_sender="+15005550006",
+            messages_per_second=0,
+        )
+        if lane_of is None or avoid_lane is None or lane_of(account.pk) != avoid_lane:
+            return account
+        account.delete()
+
+
+def dispatch_latency(ctx: Context) -> Record:
+    from accounts.models import Organization
+    from messaging.dispatch import publish_dispatch
+
+    ensure_consuming(ctx)
+    org = Organization.objects.create(name="Bench Dispatch 200 ms")
+    _latency_account(ctx, org, "Mock Twilio 200 ms", 200)
+    n = max(300, ctx.sizes.dispatch_messages // 5)
+    with data.timed(f"inserted {n:,} queued messages", log):
+        ids = _queue_messages(org, n, "200ms")
+    cpu = ctx.meter("worker", "postgres", "redis", "mock").__enter__()
+    publish_dispatch(ids)
+    seconds = _wait_sent(org.pk, n, ctx.sizes.dispatch_timeout, ctx.procs)
+    cpu.__exit__(None, None, None)
+    counts = _status_counts(org.pk)
+    sent = counts.get("sent", 0) + counts.get("delivered", 0)
+    timed_out = seconds is None
+    if timed_out:
+        seconds = ctx.sizes.dispatch_timeout
+        _drop_dispatch(org.pk)
+    figure = sent / seconds if seconds else 0.0
+    # Ceiling: what the worker processes could do if each kept one request in flight per
+    # process at this latency (the first design) versus the target; and the mock's own rate.
+    concurrency = int(ctx.server["worker"].rsplit(" ", 1)[-1]) if ctx.server["worker"][-1].isdigit() else 4
+    return Record(
+        scenario=7,
+        name="dispatch, mock answering in 200 ms",
+        figure=round(figure, 1),
+        unit="msg/s",
+        ceiling=round(concurrency / 0.2, 1),
+        ceiling_unit="msg/s",
+        ceiling_what=f"{concurrency} worker processes with one request each in flight (the first design's bound)",
+        ratio=round(figure / (concurrency / 0.2), 2),
+        target="≥ 1,000 msg/s",
+        met=bool(figure >= 1000 and not timed_out),
+        summary=f"{sent:,}/{n:,} sent in {seconds:.1f} s ({fmt(figure)} msg/s)" + (" (time box)" if timed_out else ""),
+        details={"messages": n, "counts": counts, "timed_out": timed_out, "cpu": cpu.summary(sent)},
+    )
+
+
+def lanes(ctx: Context) -> Record:
+    """The fast organization's 1,000 messages alone, then beside a provider that answers in 30 s."""
+    from accounts.models import Organization
+    from messaging.dispatch import publish_dispatch
+
+    ensure_consuming(ctx)
+    try:
+        from messaging.dispatch import lane_of
+    except ImportError:
+        lane_of = None
+    n = 1000 if ctx.sizes.name != "tiny" else 200
+    fast_org = Organization.objects.create(name="Bench Lanes Fast")
+    fast = _latency_account(ctx, fast_org, "Mock Twilio fast", 0)
+    ids = _queue_messages(fast_org, n, "fast-alone")
+    publish_dispatch(ids)
+    alone = _wait_sent(fast_org.pk, n, 120, ctx.procs)
+    log(f"fast organization alone: {n:,} in {alone or 0:.2f} s")
+
+    slow_org = Organization.objects.create(name="Bench Lanes Slow")
+    slow_ms = 3_000 if ctx.sizes.name == "tiny" else 30_000  # --tiny only checks that the scenario runs
+    _latency_account(ctx, slow_org, "Mock Twilio slow", slow_ms, avoid_lane=lane_of(fast.pk) if lane_of else None)
+    slow_ids = _queue_messages(slow_org, n, "slow")
+    publish_dispatch(slow_ids)
+    time.sleep(1.0)  # the slow lane's chunks are in flight first
+    more = _queue_messages(fast_org, n, "fast-beside-slow")
+    start = time.monotonic()
+    publish_dispatch(more)
+    beside = _wait_sent(fast_org.pk, 2 * n, 180, ctx.procs)
+    beside = beside if beside is not None else time.monotonic() - start
+    log(f"fast organization beside the 30 s one: {n:,} in {beside:.2f} s")
+    _drop_dispatch(slow_org.pk)
+    ratio = beside / alone if alone else None
+    return Record(
+        scenario=8,
+        name="lanes: a 30 s provider beside a fast one",
+        figure=round(beside, 2),
+        unit="s",
+        ceiling=round(alone or 0, 2),
+        ceiling_unit="s",
+        ceiling_what=f"the fast organization's {n:,} messages alone",
+        ratio=round(ratio, 2) if ratio else None,
+        target="≤ 2× the time alone",
+        met=bool(ratio is not None and ratio <= 2),
+        summary=f"{n:,} fast messages in {beside:.1f} s beside a 30 s provider, {alone or 0:.1f} s alone",
+        details={"messages": n, "alone_seconds": alone, "beside_seconds": beside},
+    )
+
+
 SCENARIOS = {
     number: (SCENARIO_NAMES[number], func)
-    for number, func in {1: single_send, 2: bulk_send, 3: dispatch, 4: webhooks, 5: purge, 6: lists}.items()
+    for number, func in {
+        1: single_send,
+        2: bulk_send,
+        3: dispatch,
+        4: webhooks,
+        5: purge,
+        6: lists,
+        7: dispatch_latency,
+        8: lanes,
+    }.items()
 }

@@ -91,6 +91,25 @@ PRIVACY_CONTACT_EMAIL = env.str("PRIVACY_CONTACT_EMAIL", default="privacy@localh
 DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=120)
 # Queued messages older than this with no retry pending are published again.
 SWEEPER_QUEUED_AGE_SECONDS = env.int("SWEEPER_QUEUED_AGE_SECONDS", default=60)
+# The dispatch engine (messaging/dispatch.py, README "Dispatch"): lanes (queues
+# dispatch.0..N-1 by a hash of the provider account), messages claimed and recorded
+# together, requests in flight at once per worker process, drains at once per lane.
+DISPATCH_LANES = env.int("DISPATCH_LANES", default=4)
+DISPATCH_CHUNK_SIZE = env.int("DISPATCH_CHUNK_SIZE", default=100)
+DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=32)
+DISPATCH_LANE_DRAINS = env.int("DISPATCH_LANE_DRAINS", default=2)
+DISPATCH_DRAIN_SECONDS = env.int("DISPATCH_DRAIN_SECONDS", default=60)
+# A send that timed out waiting for the answer is held this long for a callback
+# carrying our id before it goes out again.
+DISPATCH_RECONCILE_MINUTES = env.float("DISPATCH_RECONCILE_MINUTES", default=10.0)
+# A message keeps retrying (backoff, fail-over) for this long, then fails.
+DISPATCH_RETRY_BUDGET_HOURS = env.float("DISPATCH_RETRY_BUDGET_HOURS", default=24.0)
+# Failures in our own code before a message fails with `internal_error`.
+DISPATCH_MAX_INTERNAL_ERRORS = env.int("DISPATCH_MAX_INTERNAL_ERRORS", default=5)
+# Longest wait for an account's rate limit; past it the chunk is released, not slept on.
+DISPATCH_MAX_RATE_WAIT_SECONDS = env.float("DISPATCH_MAX_RATE_WAIT_SECONDS", default=10.0)
+# Sends in a row that failed to connect before an account is marked unreachable.
+ACCOUNT_UNHEALTHY_AFTER = env.int("ACCOUNT_UNHEALTHY_AFTER", default=5)
 # Outbound requests (provider APIs, customer callbacks) to loopback/private
 # addresses: only for tests, local development and the bench's mock provider.
 # CALLBACKS_ALLOW_PRIVATE is the old name, still read (jood/outbound.py).

@@ -204,6 +204,8 @@ class Message(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     attempts_on_account = models.PositiveSmallIntegerField(default=0)
     tried_accounts = models.JSONField(default=list, blank=True)  # primary keys already given up on
+    # Sends that failed in our own code (not the provider's): capped by DISPATCH_MAX_INTERNAL_ERRORS.
+    internal_errors = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -274,6 +276,8 @@ class DeliveryAttempt(models.Model):
         ACCEPTED = "accepted"
         RETRYABLE = "retryable", "Retryable error"
         PERMANENT = "permanent", "Permanent error"
+        # The request went out and no answer came (read timeout): the provider may have it.
+        UNKNOWN = "unknown", "Unknown (no answer)"
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="delivery_attempts")
     provider_account = models.ForeignKey(

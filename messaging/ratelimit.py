@@ -48,16 +48,18 @@ def _redis_script():
     return _script
 
 
-def acquire(account_id: int, rate: float, tokens: int = 1) -> float:
+def acquire(account_id: int, rate: float, tokens: int = 1, capacity: float | None = None) -> float:
     """Take `tokens` from the account's bucket; return how long to wait before sending.
 
     The tokens are reserved even when the caller must wait (the bucket goes
     negative), so concurrent workers queue up fairly instead of all
-    retrying at once. A rate of 0 or less means no limit.
+    retrying at once. A rate of 0 or less means no limit. `capacity` (the
+    burst) defaults to one second's worth, or `tokens` if more; negative
+    `tokens` give back what a caller reserved and did not use.
     """
     if rate <= 0:
         return 0.0
-    capacity = max(float(rate), float(tokens))
+    capacity = capacity or max(float(rate), float(tokens))
     now = time.time()
     if settings.REDIS_URL:
         try:

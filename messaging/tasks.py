@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over services. Each takes ids and is safe to run twice."""
+"""Celery tasks: thin wrappers over services. Each takes ids (or a lane) and is safe to run twice."""
 
 from celery import shared_task
 
@@ -8,7 +8,20 @@ from messaging.tasks_sync import sync_account_templates, sync_all_templates  # n
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def dispatch_messages(message_ids: list[int]) -> int:
+    """Send these messages (embedded mode, eager tasks, and callers that name the ids)."""
     return dispatch.dispatch(message_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def drain_lane(lane: int) -> int:
+    """Send what waits in a dispatch lane (queue `dispatch.<lane>`), chunk after chunk."""
+    return dispatch.drain(lane)
+
+
+@shared_task(ignore_result=True)
+def publish_due_retries() -> int:
+    """Every few seconds (queue `retries`): wake the lanes of messages whose next try is due."""
+    return dispatch.publish_due_retries()
 
 
 @shared_task(ignore_result=True)

@@ -35,6 +35,10 @@ CANCELED = "canceled"
 # The query parameter of a callback URL that carries the account's token, for
 # providers that sign nothing (`ProviderAdapter.callback_token_in_url`).
 CALLBACK_TOKEN_PARAM = "t"
+# The query parameter of a per-message callback URL that carries our message id
+# (Twilio calls the URL back as given), so a callback finds a message whose send
+# timed out before we learnt the provider's id.
+OUR_ID_PARAM = "m"
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,8 @@ class ProviderError(Exception):
         http_status: int | None = None,
         retry_after: float | None = None,
         already_sent: bool = False,
+        kind: str = "",
+        outcome_unknown: bool = False,
     ):
         super().__init__(message)
         self.message = message
@@ -209,6 +215,12 @@ class ProviderError(Exception):
         # The provider says it has this message already (Infobip duplicate
         # messageId, Unifonic duplicate): do not send again.
         self.already_sent = already_sent
+        # The adapter's classification of the cause: "opted_out", "bad_credentials",
+        # "invalid_recipient", "rate_limited"... ("" when it has none).
+        self.kind = kind
+        # The request was written and no answer came (a read timeout): the
+        # provider may have the message. Never resent blindly.
+        self.outcome_unknown = outcome_unknown
 
     def __repr__(self) -> str:
         kind = "permanent" if self.permanent else "retryable"
@@ -318,6 +330,12 @@ class ProviderAdapter:
     # Whether the provider signs or tokens its callbacks in a way that needs
     # a per-account secret in the callback URL (`?t=`).
     callback_token_in_url: ClassVar[bool] = False
+    # Whether the provider refuses a second message with our id (Infobip
+    # messageId, Unifonic CorrelationID): then an unknown outcome is a plain retry.
+    dedupes_on_our_id: ClassVar[bool] = False
+    # Whether our id must ride in the per-message callback URL (`?m=`, OUR_ID_PARAM)
+    # because the provider echoes no id of ours in its callbacks (Twilio).
+    our_id_in_callback_url: ClassVar[bool] = False
 
     # --- credentials -------------------------------------------------------
     @classmethod
@@ -364,6 +382,18 @@ class ProviderAdapter:
     def prepare_session(self, session: requests.Session, account: AccountConfig) -> None:
         """Set auth headers on a new session. Override."""
 
+    def timeouts(self, account: AccountConfig) -> tuple[float, float]:
+        """(connect, read) seconds: the adapter's, or the account's `read_timeout_seconds` setting for the read.
+
+        At most 60 s: a chunk's sends must end well inside the dispatcher's lease.
+        """
+        connect, read = self.timeout
+        try:
+            read = min(60.0, max(0.1, float((account.settings or {}).get("read_timeout_seconds") or read)))
+        except (TypeError, ValueError):
+            pass
+        return connect, read
+
     def request(self, account: AccountConfig, method: str, url: str, **kwargs: Any) -> requests.Response:
         """Send one HTTP request; map transport failures to retryable errors.
 
@@ -371,17 +401,36 @@ class ProviderAdapter:
         differs); only 429 and 5xx without a recognised body are mapped here
         by `http_error`.
         """
-        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("timeout", self.timeouts(account))
         kwargs.setdefault("allow_redirects", False)
         try:
             return self.session(account).request(method, url, **kwargs)
         except UnsafeDestination as exc:
             # An operator's api_base_url (or a provider-given URL) pointing inside: never retried.
             raise ProviderError(f"{self.name}: refused: {exc}", permanent=True, code="unsafe_destination") from None
+        except requests.ConnectTimeout as exc:
+            # No connection, so nothing was written: a plain retry.
+            raise ProviderError(f"{self.name}: timed out connecting", permanent=False, code="connect_timeout") from exc
         except requests.Timeout as exc:
-            raise ProviderError(f"{self.name}: timed out", permanent=False, code="timeout") from exc
+            # The request went out and no answer came: the provider may have acted on it.
+            raise ProviderError(
+                f"{self.name}: timed out waiting for the answer",
+                permanent=False,
+                code="read_timeout",
+                outcome_unknown=True,
+            ) from exc
         except requests.ConnectionError as exc:
-            raise ProviderError(f"{self.name}: could not connect", permanent=False, code="connection_error") from exc
+            if _before_request_written(exc):
+                raise ProviderError(
+                    f"{self.name}: could not connect", permanent=False, code="connection_error"
+                ) from exc
+            # Reset or closed mid-exchange: the request may have been read.
+            raise ProviderError(
+                f"{self.name}: the connection broke before the answer",
+                permanent=False,
+                code="connection_lost",
+                outcome_unknown=True,
+            ) from exc
         except requests.RequestException as exc:
             raise ProviderError(
                 f"{self.name}: {exc.__class__.__name__}", permanent=False, code="request_error"
@@ -448,6 +497,15 @@ class ProviderAdapter:
     def fetch_price(self, account: AccountConfig, provider_message_id: str) -> PriceReport:
         """Read a sent message's price from the provider. Override where prices come after the send."""
         raise UnsupportedFeature(f"{self.name} cannot look a price up")
+
+
+def _before_request_written(exc: requests.ConnectionError) -> bool:
+    """True if urllib3 failed to open the connection (refused, DNS, TLS), so nothing was sent."""
+    from urllib3.exceptions import NewConnectionError, SSLError
+
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", None)
+    return isinstance(reason, (NewConnectionError, SSLError)) or isinstance(cause, (NewConnectionError, SSLError))
 
 
 _registry: dict[str, type[ProviderAdapter]] = {}

@@ -153,6 +153,15 @@ def base_url_error(value: str) -> str:
     return ""
 
 
+# Rejections (§3) that mean the recipient does not want messages: an opt-out is recorded.
+OPTED_OUT_REJECTIONS: dict[int | str, str] = {
+    10: "opted_out",  # REJECTED_DND: the number is on a do-not-disturb register
+    "REJECTED_DND": "opted_out",
+    14: "opted_out",  # REJECTED_DESTINATION_BLOCKLISTED
+    "REJECTED_DESTINATION_BLOCKLISTED": "opted_out",
+}
+
+
 @register
 class InfobipAdapter(ProviderAdapter):
     name = "infobip"
@@ -160,6 +169,8 @@ class InfobipAdapter(ProviderAdapter):
     required_credentials = ("api_key", "base_url")
     public_credentials = ("base_url",)
     callback_token_in_url = True
+    # A second send with the same messageId is refused as a duplicate (§3).
+    dedupes_on_our_id = True
 
     # --- credentials -------------------------------------------------------
     @classmethod
@@ -276,6 +287,7 @@ class InfobipAdapter(ProviderAdapter):
                 permanent=not retryable,
                 code=name or str(sid),
                 http_status=http_status,
+                kind=OPTED_OUT_REJECTIONS.get(sid, "") or OPTED_OUT_REJECTIONS.get(name, ""),
             )
 
     def error_from_response(self, response: requests.Response) -> ProviderError:

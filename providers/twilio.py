@@ -20,6 +20,7 @@ from providers.base import (
     CANCELED,
     DELIVERED,
     FAILED,
+    OUR_ID_PARAM,
     QUEUED,
     READ,
     SENT,
@@ -36,6 +37,7 @@ from providers.base import (
     StatusUpdate,
     UnsupportedFeature,
     WebhookRequest,
+    canonical_uuid,
     normalize_price,
     parse_retry_after,
     register,
@@ -228,6 +230,8 @@ class TwilioAdapter(ProviderAdapter):
     # callbacks, since an API key secret cannot (doc §5).
     optional_credentials = ("api_key_sid", "api_key_secret")
     public_credentials = ("account_sid", "api_key_sid")
+    # Twilio echoes no id of ours: it rides in the per-message StatusCallback URL.
+    our_id_in_callback_url = True
 
     # --- credentials -------------------------------------------------------
     @classmethod
@@ -304,6 +308,7 @@ class TwilioAdapter(ProviderAdapter):
             code=code or str(status),
             http_status=status,
             retry_after=retry_after if not permanent else None,
+            kind=RETRYABLE_CODES.get(code) or PERMANENT_CODES.get(code, ""),
         )
 
     # --- send --------------------------------------------------------------
@@ -332,6 +337,8 @@ class TwilioAdapter(ProviderAdapter):
             data.append(("MediaUrl", media.url))
         # Twilio echoes no id of ours, so the callback URL is how a callback
         # finds its account (README "At a glance").
+        # The dispatcher adds our message id to the URL (`?m=`), so a callback
+        # settles a send whose answer we never read (a timeout).
         callback = message.status_callback_url or account.callback_url
         if callback:
             data.append(("StatusCallback", callback))
@@ -436,6 +443,7 @@ class TwilioAdapter(ProviderAdapter):
                 occurred_at=parse_raw_dlr_done_date(raw_dlr),
                 error_code=error_code,
                 error_message=error_message,
+                our_message_id=canonical_uuid(request.query_value(OUR_ID_PARAM)),
                 dedup_key=f"{sid}:{raw}:{error_code}:{raw_dlr}",
                 extra=extra,
                 price=price,

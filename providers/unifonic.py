@@ -124,6 +124,8 @@ class UnifonicAdapter(ProviderAdapter):
     name = "unifonic"
     channels = ("sms",)
     default_base_url = "https://el.cloud.unifonic.com"
+    # A second send with the same CorrelationID is refused as a duplicate (§3).
+    dedupes_on_our_id = True
     required_credentials = ("app_sid",)
     # §1: Basic auth is declared but no client sends it; keep it optional.
     # `sender_id` is the default SenderID when the account has no sender.
@@ -252,7 +254,17 @@ class UnifonicAdapter(ProviderAdapter):
         if status not in known and "too many requests" in text.lower():
             return ProviderError(f"unifonic: {detail}", permanent=False, code=str(status), http_status=status)
         # Every other 4xx is our credentials, our payload or the number: a retry would not help.
-        return ProviderError(f"unifonic: {detail}", permanent=True, code=str(status), http_status=status)
+        # Unifonic documents no opt-out error: none is recorded from a send (README).
+        kind = (
+            "bad_credentials"
+            if status in CREDENTIAL_ERRORS
+            else "invalid_recipient"
+            if status in RECIPIENT_ERRORS
+            else "payload"
+            if status in PAYLOAD_ERRORS
+            else ""
+        )
+        return ProviderError(f"unifonic: {detail}", permanent=True, code=str(status), http_status=status, kind=kind)
 
     def error_from_envelope(self, body: dict[str, Any], http_status: int) -> ProviderError:
         """Return the error for a 2xx answer whose envelope says it failed (§3)."""

@@ -563,7 +563,9 @@ class WhatsAppAdapter(ProviderAdapter):
         retry_after = None
         if not permanent:
             retry_after = parse_retry_after(response.headers.get("Retry-After")) or RETRY_AFTER_HINTS.get(code)
-        return ProviderError(message, permanent=permanent, code=code, http_status=status, retry_after=retry_after)
+        return ProviderError(
+            message, permanent=permanent, code=code, http_status=status, retry_after=retry_after, kind=kind
+        )
 
     # --- send --------------------------------------------------------------
     def build_payload(self, message: OutboundMessage) -> dict[str, Any]:

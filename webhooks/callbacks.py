@@ -51,6 +51,7 @@ from jood.outbound import (  # noqa: F401  (re-exported: the callback API's name
 )
 from messaging.models import Batch, Message
 from messaging.models import InboundMessage as InboundRow
+from messaging.signals import batch_memo
 from providers.base import parse_retry_after
 from webhooks.models import (
     SECRET_PREFIX,
@@ -224,7 +225,13 @@ def create_deliveries(
 
 
 def _has_endpoints(organization_id: int) -> bool:
-    return CallbackEndpoint.objects.filter(organization_id=organization_id, is_active=True).exists()
+    memo = batch_memo.get()  # within one batch of status changes: one query per organization
+    if memo is not None and ("has_endpoints", organization_id) in memo:
+        return memo[("has_endpoints", organization_id)]
+    found = CallbackEndpoint.objects.filter(organization_id=organization_id, is_active=True).exists()
+    if memo is not None:
+        memo[("has_endpoints", organization_id)] = found
+    return found
 
 
 def enqueue_status_callbacks(

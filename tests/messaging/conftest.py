@@ -52,3 +52,19 @@ def queued_rows(organization, n: int) -> list[int]:
         for i in range(1, n + 1)
     )
     return [m.pk for m in rows]
+
+
+@pytest.fixture
+def broker_lock():
+    """Process tests share the Redis db of REDIS_URL across xdist workers: one such test at a time."""
+    import fcntl
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    from django.conf import settings
+
+    digest = hashlib.sha256((settings.REDIS_URL or "none").encode()).hexdigest()[:12]
+    with open(Path(tempfile.gettempdir()) / f"jood-process-tests-{digest}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

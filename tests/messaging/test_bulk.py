@@ -146,8 +146,8 @@ def test_a_dispatched_batch_reaches_100_percent_with_counts_by_status(
     with dispatching():
         response = acme_api.post("/api/v1/messages/bulk", bulk_payload(120), format="json")
     assert response.status_code == 202, response.content
-    # One dispatch task per chunk of up to 50 queued messages, not one per message.
-    assert chunks == [50, 50, 19]
+    # One dispatch per chunk of up to DISPATCH_CHUNK_SIZE (100) queued messages, not one per message.
+    assert chunks == [100, 19]
     batch_id = response.json()["batch"]["id"]
 
     progress_answer = acme_api.get(f"/api/v1/batches/{batch_id}")

@@ -98,9 +98,25 @@ def test_retryable_errors_retry_then_fail_over_to_the_next_account(acme):
     assert outcomes == [("flaky", "retryable"), ("flaky", "retryable"), ("backup", "accepted")]
 
 
-def test_it_fails_with_the_providers_error_once_every_account_has_had_its_tries(acme):
-    make_account(acme, settings={"error_rate": 1.0}, messages_per_second=0, max_attempts=1)
+def test_once_every_account_has_had_its_tries_it_starts_again_later_within_the_time_budget(acme):
+    only = make_account(acme, settings={"error_rate": 1.0}, messages_per_second=0, max_attempts=1)
     [pk] = queue(acme)
+    for _ in range(4):  # more tries than the old limit of 3
+        before = timezone.now()
+        dispatch.dispatch([pk])
+        message = Message.objects.get(pk=pk)
+        assert message.status == Status.QUEUED and message.error_code == "503"
+        assert message.next_attempt_at > before + timedelta(seconds=4) and message.tried_accounts == []
+        Message.objects.filter(pk=pk).update(next_attempt_at=timezone.now())
+    assert message.provider_account == only
+    assert DeliveryAttempt.objects.filter(message_id=pk, outcome="retryable").count() == 4
+
+
+def test_it_fails_with_the_providers_error_once_the_time_budget_is_spent(acme, settings):
+    settings.DISPATCH_RETRY_BUDGET_HOURS = 1
+    make_account(acme, settings={"error_rate": 1.0}, messages_per_second=0, max_attempts=3)
+    [pk] = queue(acme)
+    Message.objects.filter(pk=pk).update(queued_at=timezone.now() - timedelta(minutes=59, seconds=55))
     dispatch.dispatch([pk])
     message = Message.objects.get(pk=pk)
     assert message.status == Status.FAILED

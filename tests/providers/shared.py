@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import requests
 from django.test import override_settings
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from providers.base import AccountConfig, OutboundMessage, ProviderAdapter, ProviderError, WebhookRequest
 
@@ -41,16 +42,29 @@ class TransportErrorChecks:
         self.assertEqual(error.http_status, 503)
 
     def check_it_retries_on_a_timeout(self) -> None:
+        """A read timeout: the request went out, so the outcome is unknown (never resent blindly)."""
         error = self.send_error(body=requests.exceptions.ReadTimeout("read timed out"))
 
         self.assertFalse(error.permanent)
-        self.assertEqual(error.code, "timeout")
+        self.assertEqual(error.code, "read_timeout")
+        self.assertTrue(error.outcome_unknown)
 
     def check_it_retries_on_a_refused_connection(self) -> None:
-        error = self.send_error(body=requests.exceptions.ConnectionError("Connection refused"))
+        """Refused before anything was written: a plain retry, as urllib3 reports it."""
+        refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] Connection refused")
+        error = self.send_error(body=requests.exceptions.ConnectionError(MaxRetryError(None, "/", refused)))
 
         self.assertFalse(error.permanent)
         self.assertEqual(error.code, "connection_error")
+        self.assertFalse(error.outcome_unknown)
+
+    def check_a_connection_broken_mid_exchange_is_unknown(self) -> None:
+        broken = ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer"))
+        error = self.send_error(body=requests.exceptions.ConnectionError(broken))
+
+        self.assertFalse(error.permanent)
+        self.assertEqual(error.code, "connection_lost")
+        self.assertTrue(error.outcome_unknown)
 
     def check_a_closed_port_is_retried(
         self, adapter: ProviderAdapter, account: AccountConfig, message: OutboundMessage

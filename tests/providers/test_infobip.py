@@ -378,6 +378,8 @@ class InfobipSendErrorTests(TransportErrorChecks, MockedHTTPTestCase):
                 self.assertFalse(error.already_sent)
                 self.assertEqual(error.code, name)
                 self.assertEqual(error.message, "infobip: Refused for a test")
+                # A do-not-disturb or blocklisted number is an opt-out (dispatch records one).
+                self.assertEqual(error.kind, "opted_out" if sid in (10, 14) else "")
 
     def test_it_refuses_a_base_url_credential_that_is_not_infobip_without_sending(self):
         account = make_account(credentials={"api_key": "test-api-key", "base_url": "https://attacker.example.test"})

@@ -326,6 +326,15 @@ class SendErrorTests(TransportErrorChecks, SimpleTestCase):
     def test_it_retries_on_a_refused_connection(self):
         self.check_it_retries_on_a_refused_connection()
 
+    def test_a_connection_broken_mid_exchange_is_unknown(self):
+        self.check_a_connection_broken_mid_exchange_is_unknown()
+
+    def test_the_error_carries_why_it_happened(self):
+        kinds = {21610: "opted_out", 21211: "invalid_recipient", 20003: "bad_credentials", 21611: "sender_queue_full"}
+        for code, kind in {**kinds, 21999: ""}.items():
+            with self.subTest(code=code):
+                self.assertEqual(self.send_error(json=twilio_error(code, 400), status=400).kind, kind)
+
     def test_it_retries_when_a_real_port_refuses_the_connection(self):
         account = make_account(id="acct-closed", api_base_url=closed_port_url("/2010-04-01"))
         self.check_a_closed_port_is_retried(self.adapter, account, make_message())

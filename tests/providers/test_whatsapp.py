@@ -295,6 +295,11 @@ class SendErrorTests(TransportErrorChecks, SimpleTestCase):
                 self.assertEqual(error.code, str(code))
                 self.assertEqual(error.http_status, http)
 
+    def test_the_error_carries_why_it_happened(self):
+        for code, kind in ((131050, "opted_out"), (131026, "invalid_recipient"), (190, "bad_credentials")):
+            with self.subTest(code=code):
+                self.assertEqual(self.send_error(json=meta_error(code), status=400).kind, kind)
+
     def test_a_closed_window_is_explained(self):
         error = self.send_error(body=payload("error__window_closed.json"), status=400, content_type="application/json")
         self.assertTrue(error.permanent)
