@@ -89,6 +89,8 @@ CALLBACKS_ALLOW_PRIVATE = env("CALLBACKS_ALLOW_PRIVATE")
 # Behind a proxy that sets X-Forwarded-Proto/Host, verify Twilio's signature
 # over the URL the provider saw (only when the proxy overwrites those headers).
 WEBHOOKS_TRUST_FORWARDED_HEADERS = env.bool("WEBHOOKS_TRUST_FORWARDED_HEADERS", default=False)
+# Provider callbacks are applied in batches by a drain woken at most once per this many seconds.
+WEBHOOK_DRAIN_INTERVAL = env.float("WEBHOOK_DRAIN_INTERVAL", default=0.5)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
