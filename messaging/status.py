@@ -1,7 +1,8 @@
 """The one place a message's status changes.
 
-`apply_status` moves a message forward by rank (DESIGN.md "Message
-lifecycle") and records a `MessageEvent` for every report, moving or not.
+`apply_statuses` moves messages forward by rank (DESIGN.md "Message
+lifecycle") and records a `MessageEvent` for every report, moving or not,
+for many reports in one transaction; `apply_status` is the batch of one.
 The dispatcher's claim (`queued` -> `sending`) and its release of a claim
 for a retry (`sending` -> `queued`) are bookkeeping of our own worker, done
 by conditional bulk updates in messaging/dispatch.py; an operator's retry of
@@ -13,11 +14,13 @@ event and signal per message, one statement for all).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from messaging.models import (
     RANK,
@@ -45,6 +48,148 @@ def can_move(old: str, new: str) -> bool:
     return RANK.get(new, -1) > RANK.get(old, -1)
 
 
+@dataclass(frozen=True)
+class StatusChange:
+    """One status report for one message: the unit `apply_statuses` takes."""
+
+    message_id: int
+    status: str | None  # None: record an event only
+    source: str  # "webhook", "dispatch", "sweeper", "operator", ...
+    raw_status: str = ""
+    occurred_at: datetime | None = None
+    error_code: str = ""
+    error_message: str = ""
+    dedup_key: str = ""
+    detail: dict | None = None
+    restart: bool = False
+
+
+def apply_statuses(changes: Sequence[StatusChange]) -> list[MessageEvent | None]:
+    """Record many status reports and move each message forward where a report is ahead.
+
+    One atomic block: one `select_for_update` of all the messages (ordered by id,
+    so two batches never deadlock), the forward-only rule applied in Python (also
+    across several changes for one message in the batch, in input order), one bulk
+    insert of events, one bulk UPDATE of the moved messages, and the
+    `message_status_changed` signal on commit for each change that moved one.
+
+    The result is aligned with `changes`: the event recorded, or None where the
+    dedup_key was seen before (in the database or earlier in the batch: providers
+    repeat callbacks, so this is idempotent) or where the message no longer
+    exists (purged between the match and the apply). `restart` lets an
+    operator's retry send a failed message again (a new attempt).
+    """
+    return _apply(changes)[0]
+
+
+def _apply(changes: Sequence[StatusChange]) -> tuple[list[MessageEvent | None], dict[int, Message]]:
+    """`apply_statuses`, also returning the locked messages by id (as left by the changes)."""
+    results: list[MessageEvent | None] = [None] * len(changes)
+    if not changes:
+        return results, {}
+    with transaction.atomic():
+        ids = sorted({change.message_id for change in changes})
+        locked = {m.pk: m for m in Message.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        keyed = {change.message_id for change in changes if change.dedup_key}
+        seen: set[tuple[int, str]] = set()
+        if keyed:
+            keys = {change.dedup_key[:200] for change in changes if change.dedup_key}
+            seen = set(
+                MessageEvent.objects.filter(message_id__in=keyed, dedup_key__in=keys).values_list(
+                    "message_id", "dedup_key"
+                )
+            )
+        now = timezone.now()
+        events: list[MessageEvent] = []
+        moved: list[tuple[Message, str, str, MessageEvent]] = []
+        fields: set[str] = set()
+        for index, change in enumerate(changes):
+            message = locked.get(change.message_id)
+            if message is None:
+                continue
+            key = change.dedup_key[:200]
+            if key:
+                if (message.pk, key) in seen:
+                    continue
+                seen.add((message.pk, key))
+            old = message.status
+            status = change.status
+            moves = bool(status) and (change.restart or can_move(old, status))
+            event = MessageEvent(
+                message_id=message.pk,
+                status=status or "",
+                raw_status=change.raw_status[:64],
+                source=change.source,
+                applied=moves,
+                provider_timestamp=change.occurred_at,
+                received_at=now,
+                error_code=str(change.error_code)[:64],
+                error_message=str(change.error_message)[:500],
+                dedup_key=key,
+                detail=change.detail or {},
+            )
+            events.append(event)
+            results[index] = event
+            if moves:
+                fields |= _move(message, change, now)
+                moved.append((message, old, status, event))
+        MessageEvent.objects.bulk_create(events)
+        if moved:
+            messages = list({message.pk: message for message, *_ in moved}.values())
+            for message in messages:
+                message.updated_at = now
+            Message.objects.bulk_update(messages, sorted(fields | {"updated_at"}))
+
+            def notify() -> None:
+                for message, old, new, event in moved:
+                    message_status_changed.send(
+                        sender=Message, message=message, old_status=old, new_status=new, event=event
+                    )
+
+            transaction.on_commit(notify)
+    return results, locked
+
+
+def _move(message: Message, change: StatusChange, now: datetime) -> set[str]:
+    """Move `message` (in memory) to the change's status; return the fields it set."""
+    status = change.status
+    at = change.occurred_at or now
+    fields = {"status"}
+    message.status = status
+    stamp = STATUS_TIMESTAMP.get(status)
+    if stamp and (change.restart or getattr(message, stamp) is None):
+        setattr(message, stamp, at)
+        fields.add(stamp)
+    # Delivery implies sending; a late "sent" never arrives for some carriers.
+    if status in (Status.DELIVERED, Status.READ) and message.sent_at is None:
+        message.sent_at = at
+        fields.add("sent_at")
+    if status == Status.READ and message.delivered_at is None:
+        message.delivered_at = at
+        fields.add("delivered_at")
+    if change.error_code or change.error_message or status in (Status.DELIVERED, Status.READ):
+        # A later success clears the error of an earlier failure report.
+        message.error_code = str(change.error_code)[:64]
+        message.error_message = str(change.error_message)[:500]
+        fields |= {"error_code", "error_message"}
+    if change.restart:
+        message.lease_expires_at = None
+        message.next_attempt_at = None
+        message.attempts_on_account = 0
+        message.tried_accounts = []
+        message.error_code = ""
+        message.error_message = ""
+        fields |= {
+            "lease_expires_at",
+            "next_attempt_at",
+            "attempts_on_account",
+            "tried_accounts",
+            "error_code",
+            "error_message",
+        }
+    return fields
+
+
 def apply_status(
     message: Message | int,
     status: str | None,
@@ -58,76 +203,45 @@ def apply_status(
     detail: dict | None = None,
     restart: bool = False,
 ) -> MessageEvent | None:
-    """Record a status report for a message and move it forward if it is ahead.
+    """Record a status report for a message and move it forward if it is ahead: `apply_statuses` of one.
 
     Returns the event, or None if the same report (dedup_key) was applied
-    before: providers repeat callbacks, so this is idempotent. `restart`
-    lets an operator's retry send a failed message again (a new attempt).
+    before. Raises Message.DoesNotExist for a message that is not there.
     """
-    with transaction.atomic():
-        pk = message.pk if isinstance(message, Message) else message
-        locked = Message.objects.select_for_update().get(pk=pk)
-        if dedup_key and MessageEvent.objects.filter(message=locked, dedup_key=dedup_key).exists():
-            return None
-        old = locked.status
-        moves = bool(status) and (restart or can_move(old, status))
-        event = MessageEvent.objects.create(
-            message=locked,
-            status=status or "",
-            raw_status=raw_status[:64],
-            source=source,
-            applied=moves,
-            provider_timestamp=occurred_at,
-            error_code=str(error_code)[:64],
-            error_message=str(error_message)[:500],
-            dedup_key=dedup_key[:200],
-            detail=detail or {},
-        )
-        if moves:
-            fields = ["status", "updated_at"]
-            locked.status = status
-            stamp = STATUS_TIMESTAMP.get(status)
-            if stamp and (restart or getattr(locked, stamp) is None):
-                setattr(locked, stamp, occurred_at or event.received_at)
-                fields.append(stamp)
-            # Delivery implies sending; a late "sent" never arrives for some carriers.
-            if status in (Status.DELIVERED, Status.READ) and locked.sent_at is None:
-                locked.sent_at = occurred_at or event.received_at
-                fields.append("sent_at")
-            if status == Status.READ and locked.delivered_at is None:
-                locked.delivered_at = occurred_at or event.received_at
-                fields.append("delivered_at")
-            if error_code or error_message or status in (Status.DELIVERED, Status.READ):
-                # A later success clears the error of an earlier failure report.
-                locked.error_code = str(error_code)[:64]
-                locked.error_message = str(error_message)[:500]
-                fields += ["error_code", "error_message"]
-            if restart:
-                locked.lease_expires_at = None
-                locked.next_attempt_at = None
-                locked.attempts_on_account = 0
-                locked.tried_accounts = []
-                locked.error_code = ""
-                locked.error_message = ""
-                fields += [
-                    "lease_expires_at",
-                    "next_attempt_at",
-                    "attempts_on_account",
-                    "tried_accounts",
-                    "error_code",
-                    "error_message",
-                ]
-            locked.save(update_fields=sorted(set(fields)))
-            transaction.on_commit(
-                lambda: message_status_changed.send(
-                    sender=Message, message=locked, old_status=old, new_status=status, event=event
-                )
-            )
-        if isinstance(message, Message):
-            # Keep the caller's object in step with the row.
-            for field in ("status", "error_code", "error_message", "sent_at", "delivered_at", "read_at", "failed_at"):
-                setattr(message, field, getattr(locked, field))
-        return event
+    pk = message.pk if isinstance(message, Message) else message
+    change = StatusChange(
+        message_id=pk,
+        status=status,
+        source=source,
+        raw_status=raw_status,
+        occurred_at=occurred_at,
+        error_code=error_code,
+        error_message=error_message,
+        dedup_key=dedup_key,
+        detail=detail,
+        restart=restart,
+    )
+    (event,), locked = _apply([change])
+    if pk not in locked:
+        raise Message.DoesNotExist(f"Message {pk} does not exist.")
+    if isinstance(message, Message):
+        # Keep the caller's object in step with the row.
+        for field in _CALLER_FIELDS:
+            setattr(message, field, getattr(locked[pk], field))
+    return event
+
+
+_CALLER_FIELDS = (
+    "status",
+    "error_code",
+    "error_message",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "failed_at",
+    "queued_at",
+    "canceled_at",
+)
 
 
 def release_scheduled(now: datetime, limit: int = 10_000) -> list[int]:
