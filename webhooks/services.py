@@ -31,7 +31,7 @@ from django.utils import timezone
 from accounts.models import AccessLog, Organization
 from accounts.services import SYSTEM, Actor, record_access
 from messaging.models import Message, PendingStatusUpdate
-from messaging.status import apply_pending_updates, apply_status
+from messaging.status import StatusChange, apply_pending_updates, apply_statuses
 from providers.base import CALLBACK_TOKEN_PARAM, ProviderAdapter, StatusUpdate, WebhookRequest, get_adapter
 from providers.models import ProviderAccount
 from webhooks.models import CallbackEndpoint, WebhookEvent, new_signing_secret
@@ -458,21 +458,24 @@ def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None
 
 
 def apply_changes(pairs: list[tuple[int, StatusUpdate]]) -> list:
-    """Apply provider reports to matched messages, in order; None where a report was a repeat."""
-    return [
-        apply_status(
-            message_id,
-            update.status,
-            source="webhook",
-            raw_status=update.raw_status,
-            occurred_at=update.occurred_at,
-            error_code=update.error_code,
-            error_message=update.error_message,
-            dedup_key=update.dedup_key or f"{update.provider_message_id}:{update.raw_status}:{update.error_code}",
-            detail=dict(update.extra or {}),
-        )
-        for message_id, update in pairs
-    ]
+    """Apply provider reports to matched messages in one call of the batch status function,
+    in order; None where a report was a repeat."""
+    return apply_statuses(
+        [
+            StatusChange(
+                message_id=message_id,
+                status=update.status,
+                source="webhook",
+                raw_status=update.raw_status,
+                occurred_at=update.occurred_at,
+                error_code=update.error_code,
+                error_message=update.error_message,
+                dedup_key=update.dedup_key or f"{update.provider_message_id}:{update.raw_status}:{update.error_code}",
+                detail=dict(update.extra or {}),
+            )
+            for message_id, update in pairs
+        ]
+    )
 
 
 def update_to_json(update: StatusUpdate) -> dict:
