@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.authentication import forget_api_keys
 from accounts.models import AccessLog, ApiKey, Membership, Organization, Role, User
 from accounts.services import SYSTEM, Actor, current_policy_version, record_access, revoke_api_key
 from messaging.models import Message, Status
@@ -216,6 +217,9 @@ def pause_organization(organization: Organization, actor: Actor = SYSTEM) -> boo
         )
         if updated:
             record_access(AccessLog.Action.PAUSED, actor, organization=organization)
+            # Cached keys carry their organization: this process at once, the others within seconds.
+            forget_api_keys()
+            transaction.on_commit(forget_api_keys)
     organization.refresh_from_db(fields=["paused_at"])
     if updated:
         stopped = stop_pending_messages(
@@ -236,6 +240,8 @@ def resume_organization(organization: Organization, actor: Actor = SYSTEM) -> bo
     organization.paused_at = None
     if updated:
         record_access(AccessLog.Action.RESUMED, actor, organization=organization)
+        forget_api_keys()
+        transaction.on_commit(forget_api_keys)
     return bool(updated)
 
 
