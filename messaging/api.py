@@ -33,6 +33,8 @@ from messaging.serializers import (
     OptOutSerializer,
     SendMessageSerializer,
     TemplateSerializer,
+    message_json,
+    quick_send_data,
 )
 from providers.models import ProviderAccount
 
@@ -211,16 +213,18 @@ class MessageListCreate(generics.ListAPIView):
     )
     def post(self, request, *args, **kwargs):
         def handle():
-            serializer = SendMessageSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
+            data = quick_send_data(request.data)
+            if data is None:
+                serializer = SendMessageSerializer(data=request.data)
+                serializer.is_valid(raise_exception=True)
+                data = serializer.validated_data
             recipient = services.Recipient(to=data["to"], params=data.get("parameters") or {})
             result = _accept(request, _build_request(organization_of(request), data, [recipient]), bulk=False)
             message = result.messages[0]
             if settings.CELERY_TASK_ALWAYS_EAGER:
                 # Embedded mode: the dispatch already ran after commit; answer with where it got.
                 message.refresh_from_db()
-            return Response(MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+            return Response(message_json(message), status=status.HTTP_202_ACCEPTED)
 
         return idempotent(request, "messages", handle)
 
