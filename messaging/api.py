@@ -22,7 +22,7 @@ from jood.api import ApiError, CursorPagination
 from messaging import services
 from messaging.analytics import counts
 from messaging.idempotency import idempotent
-from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Status, Template
+from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Template
 from messaging.phones import InvalidNumber, to_e164
 from messaging.serializers import (
     AnalyticsRowSerializer,
@@ -265,8 +265,8 @@ class BulkSend(APIView):
             result = _accept(request, _build_request(organization_of(request), data, recipients), bulk=True)
             body = {
                 "batch": {"id": str(result.batch.public_id), "total": result.batch.total},
-                "accepted": len(result.messages),
-                "rejected": sum(1 for m in result.messages if m.status == Status.REJECTED),
+                "accepted": result.accepted,
+                "rejected": result.rejected,
                 "refused": [r.__dict__ for r in result.refused],
             }
             return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -565,8 +565,8 @@ def bulk_preview(request, token):
         else:
             (_bulk_dir() / f"{request.organization.pk}-{token}.json").unlink(missing_ok=True)
             request.session.pop(BULK_SESSION, None)
-            rejected = sum(1 for m in result.messages if m.status == Status.REJECTED)
-            text = f"{len(result.messages):,} messages accepted"
+            rejected = result.rejected
+            text = f"{result.accepted:,} messages accepted"
             if result.refused:
                 text += f", {len(result.refused):,} rows refused"
             if rejected:
