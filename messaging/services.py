@@ -71,6 +71,7 @@ class SendRequest:
     callback_url: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     batch_name: str = ""
+    row_offset: int | None = None  # a portal upload: recipient i is row i + row_offset of the file
 
 
 @dataclass
@@ -148,7 +149,12 @@ def whatsapp_components(params: dict[str, Any]) -> list[dict]:
 
 
 def accept_messages(
-    organization: Organization, request: SendRequest, *, actor: Actor = SYSTEM, bulk: bool = False
+    organization: Organization,
+    request: SendRequest,
+    *,
+    actor: Actor = SYSTEM,
+    bulk: bool = False,
+    batch: Batch | None = None,
 ) -> AcceptResult:
     """Validate and store messages, then queue them for dispatch after commit.
 
@@ -309,8 +315,13 @@ def accept_messages(
     messages: list[Message] = [] if copy else [message(row) for row in rows]
     rejected = sum(1 for row in rows if row[4] == Status.REJECTED)
     with transaction.atomic():
-        batch = None
-        if bulk:
+        refused_rows = [_refusal_row(r, request.row_offset) for r in refused]
+        if bulk and batch is not None:
+            # A portal upload accepted by its task: the batch exists since the click.
+            batch.total, batch.accepted, batch.refused = len(request.recipients), len(rows), len(refused)
+            batch.refused_rows, batch.state, batch.pending = refused_rows, Batch.State.ACCEPTED, None
+            batch.save(update_fields=["total", "accepted", "refused", "refused_rows", "state", "pending"])
+        elif bulk:
             batch = Batch.objects.create(
                 organization=organization,
                 name=request.batch_name,
@@ -318,11 +329,12 @@ def accept_messages(
                 total=len(request.recipients),
                 accepted=len(rows),
                 refused=len(refused),
+                refused_rows=refused_rows,
                 created_by=actor.user,
                 api_key=actor.api_key,
             )
-            for item in messages:
-                item.batch = batch
+        for item in messages:
+            item.batch = batch
         if copy:
             # 10,000 model objects and Django's per-field preparation cost seconds
             # (BENCHMARKS.md, intake): COPY tuples instead, then one indexed read of the ids.
@@ -402,6 +414,106 @@ def _copy_messages(rows: list[tuple], prototype: Message, batch: Batch) -> None:
             for slot, value in zip(slots, values, strict=True):
                 row[slot] = value
             out.write_row(row)
+
+
+def _refusal_row(refusal: Refusal, row_offset: int | None) -> dict[str, Any]:
+    row = {"index": refusal.index, "to": refusal.to, "code": refusal.code, "message": refusal.message}
+    if row_offset is not None:
+        row["row"] = refusal.index + row_offset
+    return row
+
+
+def start_portal_batch(
+    organization: Organization, request: SendRequest, *, actor: Actor = SYSTEM, row_offset: int = 2
+) -> Batch:
+    """Create the batch of a portal upload at once and accept its rows in a task (`accept_pending_batch`).
+
+    The click answers with the batch's page while 10,000 rows are validated and
+    written; the rows wait in `Batch.pending` (the row is durable, the task a hint).
+    """
+    pending = {
+        "channel": request.channel,
+        "body": request.body,
+        "template": request.template.pk if request.template else None,
+        "provider_account": request.provider_account.pk if request.provider_account else None,
+        "scheduled_at": request.scheduled_at.isoformat() if request.scheduled_at else None,
+        "row_offset": row_offset,
+        "recipients": [[r.to, r.params] for r in request.recipients],
+    }
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            organization=organization,
+            name=request.batch_name,
+            channel=request.channel,
+            total=len(request.recipients),
+            state=Batch.State.ACCEPTING,
+            pending=pending,
+            created_by=actor.user,
+            api_key=actor.api_key,
+        )
+        from messaging import tasks
+
+        transaction.on_commit(lambda: _publish_accept(tasks.accept_batch, batch.pk))
+    return batch
+
+
+def _publish_accept(task, batch_id: int) -> None:
+    try:
+        task.delay(batch_id)
+    except Exception:
+        log.exception("could not publish the acceptance of batch %s; the sweeper will", batch_id)
+
+
+def accept_pending_batch(batch_id: int) -> Batch | None:
+    """Validate and write the rows of a portal upload (the task of `start_portal_batch`); safe to run twice."""
+    with transaction.atomic():
+        batch = (
+            Batch.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("organization", "created_by")
+            .filter(pk=batch_id, state=Batch.State.ACCEPTING)
+            .first()
+        )
+        if batch is None or not batch.pending:
+            # Accepted already (a second run), or another worker holds it.
+            return batch or Batch.objects.filter(pk=batch_id).first()
+        pending = batch.pending
+        organization = batch.organization
+        template = Template.objects.filter(organization=organization, pk=pending["template"]).first()
+        account = ProviderAccount.objects.filter(organization=organization, pk=pending["provider_account"]).first()
+        request = SendRequest(
+            channel=pending["channel"],
+            recipients=[Recipient(to=to, params=params or {}) for to, params in pending["recipients"]],
+            body=pending["body"],
+            template=template,
+            provider_account=account,
+            scheduled_at=datetime.fromisoformat(pending["scheduled_at"]) if pending["scheduled_at"] else None,
+            batch_name=batch.name,
+            row_offset=pending.get("row_offset"),
+        )
+        if (pending["template"] and template is None) or (pending["provider_account"] and account is None):
+            batch.state, batch.error, batch.pending = Batch.State.FAILED, "The template or account is gone.", None
+            batch.save(update_fields=["state", "error", "pending"])
+            return batch
+        try:
+            with transaction.atomic():
+                accept_messages(organization, request, actor=Actor(user=batch.created_by), bulk=True, batch=batch)
+        except SendError as exc:
+            batch.state, batch.error, batch.pending = Batch.State.FAILED, exc.message[:500], None
+            batch.save(update_fields=["state", "error", "pending"])
+    return batch
+
+
+def sweep_pending_batches(older_than_seconds: int = 60) -> int:
+    """Publish the acceptance of portal uploads still waiting (a lost publish); return how many."""
+    from messaging import tasks
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    ids = list(
+        Batch.objects.filter(state=Batch.State.ACCEPTING, created_at__lt=cutoff).values_list("pk", flat=True)[:100]
+    )
+    for pk in ids:
+        _publish_accept(tasks.accept_batch, pk)
+    return len(ids)
 
 
 def cancel_message(message: Message, *, actor: Actor = SYSTEM) -> bool:
