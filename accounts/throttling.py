@@ -1,3 +1,4 @@
+import threading
 import time
 
 from django.conf import settings
@@ -9,12 +10,18 @@ from accounts.models import ApiKey
 _client = None
 
 
+_client_lock = threading.Lock()
+
+
 def _redis():
+    """One client per process, made once (two threads racing here would close each other's pool)."""
     global _client
     if _client is None:
         import redis
 
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+        with _client_lock:
+            if _client is None:
+                _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     return _client
 
 

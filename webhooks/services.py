@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -105,12 +106,18 @@ WAKE_KEY = "jood:webhooks:drain-wake"
 _redis = None
 
 
+_redis_lock = threading.Lock()
+
+
 def _wake_client():
+    """One client per process, made once (two threads racing here would close each other's pool)."""
     global _redis
     if _redis is None:
         import redis
 
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        with _redis_lock:
+            if _redis is None:
+                _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
     return _redis
 
 
