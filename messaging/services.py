@@ -90,6 +90,7 @@ class AcceptResult:
     batch: Batch | None = None
     accepted: int = 0  # rows written (queued, scheduled or rejected)
     rejected: int = 0  # rows written as rejected (opt-out, paused, closed window)
+    ids: list[int] = field(default_factory=list)  # the primary keys of the rows written, in the recipients' order
 
 
 def render(template_body: str, params: dict[str, Any]) -> str:
@@ -339,18 +340,19 @@ def accept_messages(
             # 10,000 model objects and Django's per-field preparation cost seconds
             # (BENCHMARKS.md, intake): COPY tuples instead, then one indexed read of the ids.
             _copy_messages(rows, message(rows[0]), batch)
-            queued = list(
-                Message.objects.filter(batch=batch, status=Status.QUEUED).order_by("pk").values_list("pk", flat=True)
-            )
+            written = list(Message.objects.filter(batch=batch).order_by("pk").values_list("pk", "status"))
+            ids = [pk for pk, _ in written]  # in the recipients' order: one COPY takes its ids in row order
+            queued = [pk for pk, status in written if status == Status.QUEUED]
         else:
             # SQLite has Django split it by its 999-parameter limit.
             Message.objects.bulk_create(messages)
+            ids = [m.pk for m in messages]
             queued = [m.pk for m in messages if m.status == Status.QUEUED]
         if queued:
             from messaging.dispatch import publish_dispatch
 
             transaction.on_commit(lambda: publish_dispatch(queued))
-    return AcceptResult(messages=messages, refused=refused, batch=batch, accepted=len(rows), rejected=rejected)
+    return AcceptResult(messages=messages, refused=refused, batch=batch, accepted=len(rows), rejected=rejected, ids=ids)
 
 
 # The columns that differ from one recipient to the next in a bulk send; every other
