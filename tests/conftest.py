@@ -112,6 +112,9 @@ def _fresh_api_key_caches(settings):
     settings.API_KEY_USAGE_FLUSH_SECONDS = 3600
     forget_api_keys()
     key_usage.discard()
+    from webhooks.views import _forget_accounts
+
+    _forget_accounts()
     yield
     key_usage.discard()
 

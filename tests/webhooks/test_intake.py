@@ -23,6 +23,7 @@ from messaging.models import (
     PendingStatusUpdate,
 )
 from messaging.status import apply_pending_updates
+from providers.models import ProviderAccount
 from tests.webhooks.conftest import (
     PUBLIC_BASE_URL,
     TWILIO_AUTH_TOKEN,
@@ -521,3 +522,28 @@ def test_the_drain_is_woken_at_most_once_per_interval(sandbox_account, monkeypat
     finally:
         app.conf.task_always_eager = True
         services._wake_client().delete(services.WAKE_KEY)
+
+
+def test_the_account_is_looked_up_once_for_a_burst_of_callbacks(client, sandbox_account, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(services, "wake_drain", lambda: None)
+    message = make_message(sandbox_account, provider_message_id="SB" + "a" * 32)
+    payload = {"id": message.provider_message_id, "status": "delivered", "timestamp": time.time()}
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert sandbox_post(client, sandbox_account, payload).status_code == 200
+    account_reads = [q for q in queries if "providers_provideraccount" in q["sql"] and q["sql"].startswith("SELECT")]
+    assert len(account_reads) == 1
+
+
+def test_a_new_webhook_secret_takes_effect_at_once(client, sandbox_account, monkeypatch):
+    monkeypatch.setattr(services, "wake_drain", lambda: None)
+    payload = {"id": "SB" + "b" * 32, "status": "delivered", "timestamp": time.time()}
+    assert sandbox_post(client, sandbox_account, payload).status_code == 200
+    old = ProviderAccount.objects.get(pk=sandbox_account.pk)
+    sandbox_account.webhook_secret = "a-new-secret-for-this-account"
+    sandbox_account.save(update_fields=["webhook_secret"])
+    assert sandbox_post(client, old, payload).status_code == 403  # signed with the old secret
+    assert sandbox_post(client, sandbox_account, payload).status_code == 200
