@@ -9,10 +9,9 @@ SWEEP = "messaging: accept portal uploads left waiting"
 def create_schedule(apps, schema_editor):
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    every_minute = (
-        IntervalSchedule.objects.filter(every=1, period="minutes").order_by("id").first()
-        or IntervalSchedule.objects.create(every=1, period="minutes")
-    )
+    every_minute = IntervalSchedule.objects.filter(every=1, period="minutes").order_by(
+        "id"
+    ).first() or IntervalSchedule.objects.create(every=1, period="minutes")
     PeriodicTask.objects.update_or_create(
         name=SWEEP,
         defaults={
@@ -29,32 +28,35 @@ def remove_schedule(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('messaging', '0007_message_to_index'),
-        ('django_celery_beat', '0019_alter_periodictasks_options'),
+        ("messaging", "0007_message_to_index"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='batch',
-            name='error',
+            model_name="batch",
+            name="error",
             field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AddField(
-            model_name='batch',
-            name='pending',
+            model_name="batch",
+            name="pending",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='batch',
-            name='refused_rows',
+            model_name="batch",
+            name="refused_rows",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='batch',
-            name='state',
-            field=models.CharField(choices=[('accepting', 'Accepting'), ('accepted', 'Accepted'), ('failed', 'Failed')], default='accepted', max_length=10),
+            model_name="batch",
+            name="state",
+            field=models.CharField(
+                choices=[("accepting", "Accepting"), ("accepted", "Accepted"), ("failed", "Failed")],
+                default="accepted",
+                max_length=10,
+            ),
         ),
         migrations.RunPython(create_schedule, remove_schedule),
     ]
