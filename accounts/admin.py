@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import AccessLog, ApiKey, Membership, Organization, User
+from accounts.models import AccessLog, ApiKey, ApiKeyUse, Membership, Organization, User
 from jood.admin_utils import (
     BigTableMixin,
     OperateMixin,
@@ -269,3 +269,16 @@ class AccessLogAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
     @admin.display(description="detail")
     def detail_text(self, entry: AccessLog) -> str:
         return pretty_json(entry.detail)
+
+
+@admin.register(ApiKeyUse)
+class ApiKeyUseAdmin(ReadOnlyMixin, BigTableMixin, admin.ModelAdmin):
+    """API key use for the access log: one row per key, address and user agent per hour."""
+
+    list_display = ["hour", "api_key", "organization", "ip", "count", "first_seen", "last_seen"]
+    list_filter = [("hour", admin.DateFieldListFilter)]
+    list_select_related = ["organization", "api_key"]
+    search_fields = ["=ip", "=api_key__prefix"]
+    sortable_by = ["hour"]
+    fields = ["hour", "api_key", "organization", "ip", "user_agent", "first_seen", "last_seen", "count"]
+    readonly_fields = fields

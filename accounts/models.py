@@ -271,3 +271,30 @@ class AccessLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.actor_label}"
+
+
+class ApiKeyUse(models.Model):
+    """API key use for the access log: one row per key, client address and user agent per hour.
+
+    Aggregated in each web process and written in one upsert every few
+    seconds after a response (accounts/key_usage.py), never a row per request.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="uses")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_key_uses")
+    hour = models.DateTimeField(help_text="The start of the hour (UTC).")
+    ip = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-hour", "-last_seen"]
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "hour", "ip", "user_agent"], name="apikeyuse_one_per_hour")
+        ]
+        indexes = [models.Index(fields=["organization", "-hour"], name="apikeyuse_org_hour")]
+
+    def __str__(self) -> str:
+        return f"key {self.api_key_id} {self.hour:%Y-%m-%d %H}:00 {self.ip} × {self.count}"

@@ -173,6 +173,10 @@ def revoke_api_key(key: ApiKey, actor: Actor = SYSTEM) -> bool:
     """Revoke a key; return False if it was revoked already."""
     updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if updated:
+        from accounts.authentication import forget_api_keys
+
+        forget_api_keys()  # this process at once; the others within API_KEY_CACHE_SECONDS
+        transaction.on_commit(forget_api_keys)  # and not re-cached from a read before the commit
         key.refresh_from_db(fields=["revoked_at"])
         record_access(AccessLog.Action.KEY_REVOKED, actor, organization=key.organization, key=key.prefix)
     return bool(updated)

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import forms, services
-from accounts.models import AccessLog, ApiKey, Membership, Role, User
+from accounts.models import AccessLog, ApiKey, ApiKeyUse, Membership, Role, User
 from jood.portal import SESSION_KEY, CheapPage, get_for_org, memberships_of, one_time_secret, portal_view
 
 SIGNUP_EMAIL_SESSION = "portal_signup_email"
@@ -255,10 +255,16 @@ def access_log(request):
         qs = qs.filter(action=action)
     page = CheapPage(qs, request.GET.get("page"), per_page=50)
     query = f"action={action}" if action in AccessLog.Action.values else ""
+    # API key use: a row per key, address and user agent per hour (accounts/key_usage.py).
+    key_uses = (
+        ApiKeyUse.objects.filter(organization=request.organization)
+        .select_related("api_key")
+        .order_by("-hour", "-last_seen")[:50]
+    )
     return render(
         request,
         "accounts/access_log.html",
-        {"page": page, "query": query, "action": action, "actions": AccessLog.Action.choices},
+        {"page": page, "query": query, "action": action, "actions": AccessLog.Action.choices, "key_uses": key_uses},
     )
 
 

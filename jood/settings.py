@@ -140,6 +140,14 @@ AUTHENTICATION_BACKENDS = [
 # Behind a proxy that sets X-Forwarded-Proto/Host, verify Twilio's signature
 # over the URL the provider saw (only when the proxy overwrites those headers).
 WEBHOOKS_TRUST_FORWARDED_HEADERS = env.bool("WEBHOOKS_TRUST_FORWARDED_HEADERS", default=False)
+# API keys are looked up once per this many seconds per web process: a revocation reaches
+# every process within it. API key use is counted in memory and written every few seconds.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
+API_KEY_USAGE_FLUSH_SECONDS = env.float("API_KEY_USAGE_FLUSH_SECONDS", default=10.0)
+# Provider callbacks are applied in batches by a drain woken at most once per this many seconds.
+WEBHOOK_DRAIN_INTERVAL = env.float("WEBHOOK_DRAIN_INTERVAL", default=0.5)
+# The intake looks a provider account up once per this many seconds per web process.
+WEBHOOK_ACCOUNT_CACHE_SECONDS = env.float("WEBHOOK_ACCOUNT_CACHE_SECONDS", default=5.0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

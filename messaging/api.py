@@ -24,7 +24,7 @@ from jood.api import ApiError, CursorPagination
 from messaging import analytics, logs, services, sms, spend
 from messaging.analytics import counts
 from messaging.idempotency import idempotent
-from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Status, Template
+from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Template
 from messaging.phones import InvalidNumber, to_e164
 from messaging.serializers import (
     AnalyticsReportSerializer,
@@ -37,6 +37,8 @@ from messaging.serializers import (
     OptOutSerializer,
     SendMessageSerializer,
     TemplateSerializer,
+    message_json,
+    quick_send_data,
 )
 from providers.models import Channel, ProviderAccount
 
@@ -238,16 +240,18 @@ class MessageListCreate(generics.ListAPIView):
     )
     def post(self, request, *args, **kwargs):
         def handle():
-            serializer = SendMessageSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
+            data = quick_send_data(request.data)
+            if data is None:
+                serializer = SendMessageSerializer(data=request.data)
+                serializer.is_valid(raise_exception=True)
+                data = serializer.validated_data
             recipient = services.Recipient(to=data["to"], params=data.get("parameters") or {})
             result = _accept(request, _build_request(organization_of(request), data, [recipient]), bulk=False)
             message = result.messages[0]
             if settings.CELERY_TASK_ALWAYS_EAGER:
                 # Embedded mode: the dispatch already ran after commit; answer with where it got.
                 message.refresh_from_db()
-            return Response(MessageSerializer(message).data, status=status.HTTP_202_ACCEPTED)
+            return Response(message_json(message), status=status.HTTP_202_ACCEPTED)
 
         return idempotent(request, "messages", handle)
 
@@ -288,8 +292,8 @@ class BulkSend(APIView):
             result = _accept(request, _build_request(organization_of(request), data, recipients), bulk=True)
             body = {
                 "batch": {"id": str(result.batch.public_id), "total": result.batch.total},
-                "accepted": len(result.messages),
-                "rejected": sum(1 for m in result.messages if m.status == Status.REJECTED),
+                "accepted": result.accepted,
+                "rejected": result.rejected,
                 "refused": [r.__dict__ for r in result.refused],
             }
             return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -156,6 +156,18 @@ class Batch(models.Model):
     api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
+    class State(models.TextChoices):
+        ACCEPTING = "accepting"  # a portal upload: its rows are being validated and written by a task
+        ACCEPTED = "accepted"
+        FAILED = "failed"  # the whole request was refused (`error` says why)
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACCEPTED)
+    error = models.CharField(max_length=500, blank=True)
+    # The rows refused at validation: [{"index", "row"?, "to", "code", "message"}], downloadable as CSV.
+    refused_rows = models.JSONField(default=list, blank=True)
+    # A portal upload waiting for its task: the send request's fields and recipients (emptied once accepted).
+    pending = models.JSONField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "batches"

@@ -20,6 +20,7 @@ urlpatterns = [
     path("batches/", views.batch_list, name="portal-batches"),
     path("batches/<uuid:public_id>/", views.batch_detail, name="portal-batch"),
     path("batches/<uuid:public_id>/progress.json", views.batch_progress_json, name="portal-batch-progress"),
+    path("batches/<uuid:public_id>/refused.csv", views.batch_refused_csv, name="portal-batch-refused"),
     path("templates/", views.template_list, name="portal-templates"),
     path("templates/new/", views.template_edit, name="portal-template-new"),
     path("templates/sync/", views.template_sync, name="portal-template-sync"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -22,6 +23,7 @@ class SmsInfo:
     segments: int
 
 
+@lru_cache(maxsize=2048)  # one-time codes and templates repeat; the result is immutable
 def analyse(text: str) -> SmsInfo:
     """Return the encoding and segment count an SMS of this text takes."""
     if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text):

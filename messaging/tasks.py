@@ -36,6 +36,23 @@ def rollup_daily_stats() -> int:
     return rollup_recent_days()
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def accept_batch(batch_id: int) -> str | None:
+    """Validate and write the rows of a portal bulk upload (safe to run twice)."""
+    from messaging.services import accept_pending_batch
+
+    batch = accept_pending_batch(batch_id)
+    return batch.state if batch else None
+
+
+@shared_task(ignore_result=True)
+def sweep_pending_batches() -> int:
+    """Beat, every minute: accept portal uploads whose task was lost."""
+    from messaging.services import sweep_pending_batches as sweep
+
+    return sweep()
+
+
 @shared_task(ignore_result=True)
 def fetch_prices() -> dict:
     """Read the prices that providers give only after the send (Twilio)."""

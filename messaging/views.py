@@ -6,6 +6,7 @@ query is scoped to `request.organization`.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count, Prefetch, Q
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -589,23 +590,12 @@ def bulk_preview(request, token):
             scheduled_at=scheduled_at,
             batch_name=state["name"],
         )
-        try:
-            result = services.accept_messages(
-                request.organization, send_request, actor=Actor.from_request(request), bulk=True
-            )
-        except services.SendError as exc:
-            messages.error(request, exc.message)
-        else:
-            (_bulk_dir() / f"{request.organization.pk}-{token}.json").unlink(missing_ok=True)
-            request.session.pop(BULK_SESSION, None)
-            rejected = sum(1 for m in result.messages if m.status == Status.REJECTED)
-            text = f"{len(result.messages):,} messages accepted"
-            if result.refused:
-                text += f", {len(result.refused):,} rows refused"
-            if rejected:
-                text += f", {rejected:,} rejected (opted out or not allowed)"
-            messages.success(request, text + ".")
-            return redirect("portal-batch", public_id=result.batch.public_id)
+        # Answer at once: the rows are validated and written by a task, the batch page shows how far it got.
+        batch = services.start_portal_batch(request.organization, send_request, actor=Actor.from_request(request))
+        (_bulk_dir() / f"{request.organization.pk}-{token}.json").unlink(missing_ok=True)
+        request.session.pop(BULK_SESSION, None)
+        messages.success(request, f"Sending {len(recipients):,} messages: this page follows them.")
+        return redirect("portal-batch", public_id=batch.public_id)
     preview = _preview(request.organization, state, parsed, template)
     return render(
         request,
@@ -661,7 +651,36 @@ def batch_detail(request, public_id):
 @portal_view(section="batches")
 def batch_progress_json(request, public_id):
     batch = get_for_org(request, Batch, public_id=public_id)
-    return JsonResponse(_progress(batch))
+    return JsonResponse({**_progress(batch), "state": batch.state, "error": batch.error})
+
+
+@portal_view(section="batches")
+def batch_refused_csv(request, public_id):
+    """The rows refused at validation, as CSV (the row of the uploaded file where there was one)."""
+    batch = get_for_org(request, Batch, public_id=public_id)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="batch-{batch.public_id}-refused.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["row", "index", "to", "code", "message"])
+    for item in batch.refused_rows or []:
+        writer.writerow(
+            [
+                item.get("row", ""),
+                item.get("index", ""),
+                _csv_safe(item.get("to", "")),
+                item.get("code", ""),
+                item.get("message", ""),
+            ]
+        )
+    return response
+
+
+def _csv_safe(value) -> str:
+    """Keep a spreadsheet from running a cell as a formula (CSV injection)."""
+    text = str(value)
+    return (
+        "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not text[1:].replace(" ", "").isdigit() else text
+    )
 
 
 # --- templates -----------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from django.db.models.deletion import get_candidate_relations_to_delete
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from accounts.models import AccessLog, ApiKey, Membership, Organization
+from accounts.models import AccessLog, ApiKey, ApiKeyUse, Membership, Organization
 from messaging.analytics import rollup_day
 from messaging.models import (
     Batch,
@@ -87,6 +87,7 @@ PURGED_TABLES = [
     "messaging.IdempotencyRecord",
     "messaging.PendingStatusUpdate",
     "accounts.AccessLog",
+    "accounts.ApiKeyUse",
     "accounts.ApiKey.last_used_ip",
     "retention.DataExport.file",
 ]
@@ -444,12 +445,13 @@ def purge_everyone_else(ctx: Context, now: datetime, held: list[int], organizati
     steps = [
         IdempotencyRecord.objects.filter(only, created_at__lt=now - IDEMPOTENCY_WINDOW),
         AccessLog.objects.filter(only, at__lt=access_cutoff),
+        ApiKeyUse.objects.filter(only, last_seen__lt=access_cutoff),
     ]
     if organization is None:
         # Rows of no organization: the global message-log retention.
         global_cutoff = now - timedelta(days=settings.MESSAGE_LOG_RETENTION_DAYS)
         steps.append(PendingStatusUpdate.objects.filter(received_at__lt=global_cutoff))
-    order = {IdempotencyRecord: "created_at", AccessLog: "at", PendingStatusUpdate: "received_at"}
+    order = {IdempotencyRecord: "created_at", AccessLog: "at", ApiKeyUse: "id", PendingStatusUpdate: "received_at"}
     for queryset in steps:
         if ctx.out_of_time():
             return

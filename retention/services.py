@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.authentication import forget_api_keys
 from accounts.models import AccessLog, ApiKey, Membership, Organization, Role, User
 from accounts.services import SYSTEM, Actor, current_policy_version, record_access, revoke_api_key
 from messaging.models import Message, Status
@@ -237,6 +238,9 @@ def pause_organization(organization: Organization, actor: Actor = SYSTEM, *, can
         )
         if updated:
             record_access(AccessLog.Action.PAUSED, actor, organization=organization, cancel_waiting=cancel_waiting)
+            # Cached keys carry their organization: this process at once, the others within seconds.
+            forget_api_keys()
+            transaction.on_commit(forget_api_keys)
     organization.refresh_from_db(fields=["paused_at"])
     if updated and cancel_waiting:
         stopped = stop_pending_messages(
@@ -263,6 +267,8 @@ def resume_organization(organization: Organization, actor: Actor = SYSTEM) -> bo
         organization.paused_at = None
         if updated:
             record_access(AccessLog.Action.RESUMED, actor, organization=organization)
+            forget_api_keys()
+            transaction.on_commit(forget_api_keys)
             if not organization.is_paused:
                 release_held_messages(organization)
     return bool(updated)
@@ -283,6 +289,8 @@ def restrict_processing(organization: Organization, actor: Actor = SYSTEM) -> bo
         )
         if updated:
             record_access(AccessLog.Action.PROCESSING_RESTRICTED, actor, organization=organization)
+            forget_api_keys()
+            transaction.on_commit(forget_api_keys)
     organization.refresh_from_db(fields=["processing_restricted_at"])
     return bool(updated)
 
@@ -296,6 +304,8 @@ def lift_restriction(organization: Organization, actor: Actor = SYSTEM) -> bool:
         organization.processing_restricted_at = None
         if updated:
             record_access(AccessLog.Action.RESTRICTION_LIFTED, actor, organization=organization)
+            forget_api_keys()
+            transaction.on_commit(forget_api_keys)
             if not organization.is_paused:
                 release_held_messages(organization)
     return bool(updated)

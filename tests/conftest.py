@@ -116,6 +116,26 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("filterwarnings", "ignore:No directory at:UserWarning")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_api_key_caches(settings):
+    """Each test starts with no cached API key and no uncounted key use of an earlier test.
+
+    Key use is written only when a test flushes it (or sets a flush interval): a flush
+    after some response would add queries to tests that count them.
+    """
+    from accounts import key_usage
+    from accounts.authentication import forget_api_keys
+
+    settings.API_KEY_USAGE_FLUSH_SECONDS = 3600
+    forget_api_keys()
+    key_usage.discard()
+    from webhooks.views import _forget_accounts
+
+    _forget_accounts()
+    yield
+    key_usage.discard()
+
+
 @pytest.fixture
 def acme(db) -> Organization:
     return Organization.objects.create(name="Acme Corp")

@@ -1,10 +1,13 @@
 """Writes of the webhooks app.
 
 Intake (DESIGN.md "Webhooks"): `ingest` verifies a provider's request,
-stores it as a `WebhookEvent` and queues `process_event` after commit; the
-view and the sandbox simulator both go through it. Processing re-parses the
-stored body with the adapter and hands each status report to
-`messaging.status` and each inbound message to `messaging.inbound`.
+stores it as a `WebhookEvent` and wakes the drain after commit (at most
+once per WEBHOOK_DRAIN_INTERVAL: no task per request); the view and the
+sandbox simulator both go through it. `drain_events` takes the received
+events a few hundred per transaction, re-parses each stored body with the
+adapter, applies every status report of the batch with one call of the
+batch status function (`messaging.status`) and hands inbound messages to
+`messaging.inbound`.
 
 Callback endpoints: `create_endpoint`, `update_endpoint`, `delete_endpoint`.
 Outgoing deliveries live in webhooks/callbacks.py.
@@ -16,18 +19,21 @@ import hashlib
 import inspect
 import json
 import logging
+import threading
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import AccessLog, Organization
 from accounts.services import SYSTEM, Actor, record_access
-from messaging.models import Message
-from messaging.status import apply_provider_update
+from messaging.models import Message, PendingStatusUpdate
+from messaging.status import StatusChange, apply_pending_updates, apply_statuses
 from providers.base import CALLBACK_TOKEN_PARAM, ProviderAdapter, StatusUpdate, WebhookRequest, get_adapter
 from providers.models import ProviderAccount
 from webhooks.models import CallbackEndpoint, WebhookEvent, new_signing_secret
@@ -63,11 +69,12 @@ class WebhookParseError(Exception):
 
 # --- intake ----------------------------------------------------------------------
 def ingest(provider: str, account: ProviderAccount, request: WebhookRequest) -> WebhookEvent | None:
-    """Verify a provider's request, store it and queue its processing.
+    """Verify a provider's request, store it and wake the drain.
 
     Returns the stored event, or None when verification failed: then nothing
-    is stored and the caller answers 403. A provider's retry of a request we
-    already have is stored as `ignored` (not processed again).
+    is stored and the caller answers 403. The request costs one INSERT: the
+    drain (`drain_events`) finds repeats of a request we already have and
+    stores them as `ignored`, and applies the rest in batches.
     """
     adapter = get_adapter(provider)
     if account.provider != provider or not adapter.verify(request, account.to_config()):
@@ -91,27 +98,55 @@ def ingest(provider: str, account: ProviderAccount, request: WebhookRequest) -> 
         dedup_key=dedup_key,
     )
     event.raw_body = request.body
-    original = (
-        WebhookEvent.objects.filter(
-            provider_account=account,
-            dedup_key=dedup_key,
-            state__in=[WebhookEvent.State.RECEIVED, WebhookEvent.State.PROCESSED],
-        )
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if original is not None:
-        # Processing is idempotent anyway; this only spares the work.
-        event.state = WebhookEvent.State.IGNORED
-        event.error = f"Repeat of event {original}."
-        event.processed_at = timezone.now()
-        event.save()
-        return event
-    event.save()
+    event.save(force_insert=True)
+    transaction.on_commit(wake_drain)
+    return event
+
+
+WAKE_KEY = "jood:webhooks:drain-wake"
+_redis = None
+
+
+_redis_lock = threading.Lock()
+
+
+def _wake_client():
+    """One client per process, made once (two threads racing here would close each other's pool)."""
+    global _redis
+    if _redis is None:
+        import redis
+
+        with _redis_lock:
+            if _redis is None:
+                _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+    return _redis
+
+
+def wake_drain() -> bool:
+    """Publish the drain at most once per WEBHOOK_DRAIN_INTERVAL; True if this call published it.
+
+    The first caller of an interval sets a Redis key (SET NX with the
+    interval as TTL) and publishes the drain with the interval as countdown:
+    the drain starts once the key is gone, so it sees every event committed
+    by a caller that found the key set. Nothing is lost if the publish or
+    Redis fails: the events stay `received` and `sweep_webhook_events` drains
+    them. In embedded mode the drain runs at once, in this process.
+    """
+    from jood.celery import app
     from webhooks import tasks
 
-    transaction.on_commit(lambda: publish(tasks.process_webhook_event, event.pk))
-    return event
+    interval = float(getattr(settings, "WEBHOOK_DRAIN_INTERVAL", 0.5))
+    if app.conf.task_always_eager or not settings.REDIS_URL:
+        publish(tasks.drain_webhook_events)
+        return True
+    try:
+        if not _wake_client().set(WAKE_KEY, b"1", nx=True, px=max(1, int(interval * 1000))):
+            return False
+    except Exception:
+        log.warning("webhook drain wake-up failed (Redis); the sweeper will drain the events")
+        return False
+    publish(tasks.drain_webhook_events, countdown=interval)
+    return True
 
 
 def publish(task, *args, countdown: float | None = None) -> None:
@@ -150,15 +185,65 @@ class Outcome:
     def as_dict(self) -> dict[str, int]:
         return {key: value for key, value in self.__dict__.items() if value}
 
+    @property
+    def applied(self) -> int:
+        return self.statuses + self.duplicates + self.pending + self.inbound + self.inbound_repeats
+
+
+# Events per transaction in the drain: one lock of the events, one of their
+# messages, one insert of message events, one update of each.
+DRAIN_BATCH = 200
+
+
+def drain_events(batch_size: int = DRAIN_BATCH, time_budget: float = 50.0) -> int:
+    """Process `received` events, oldest first, a batch per transaction, until none is left.
+
+    Two drains running at once share the work (`skip_locked`). A batch that
+    fails as a whole (a database error) is rolled back and its events are
+    processed one by one, so one bad event never holds up the others.
+    Returns how many events were processed. Past `time_budget` seconds it
+    publishes itself again rather than hold its worker.
+    """
+    done = 0
+    started = time.monotonic()
+    while True:
+        with transaction.atomic():
+            events = list(
+                WebhookEvent.objects.select_for_update(skip_locked=True)
+                .filter(state=WebhookEvent.State.RECEIVED)
+                .order_by("id")[:batch_size]
+            )
+            if not events:
+                return done
+            try:
+                with transaction.atomic():
+                    _process_batch(events)
+                failed_batch = False
+            except Exception:
+                log.exception("webhook batch of %d events failed; processing them one by one", len(events))
+                failed_batch = True
+        if failed_batch:
+            for event in events:
+                process_event(event.pk)
+        done += len(events)
+        if len(events) < batch_size:
+            return done
+        if time.monotonic() - started > time_budget:
+            from webhooks import tasks
+
+            publish(tasks.drain_webhook_events)
+            return done
+
 
 def process_event(event: WebhookEvent | int, *, force: bool = False) -> WebhookEvent:
     """Parse a stored event and apply what it reports; safe to run twice.
 
-    Status reports go to `apply_provider_update` (which dedups), inbound
-    messages to `record_inbound` (idempotent by provider id). A body the
-    adapter cannot read marks the event `failed` with the reason; so does an
-    unexpected error, which is also logged. `force` processes an event that
-    was processed already (`reprocess_event`).
+    The drain's batch path for one event: status reports go to the batch
+    status function (which dedups), inbound messages to `record_inbound`
+    (idempotent by provider id). A body the adapter cannot read marks the
+    event `failed` with the reason; so does an unexpected error, which is
+    also logged. `force` processes an event that was processed already
+    (`reprocess_event`).
     """
     pk = event.pk if isinstance(event, WebhookEvent) else event
     try:
@@ -169,19 +254,7 @@ def process_event(event: WebhookEvent | int, *, force: bool = False) -> WebhookE
                 return WebhookEvent.objects.filter(pk=pk).first() or WebhookEvent(pk=pk)
             if locked.state != WebhookEvent.State.RECEIVED and not force:
                 return locked
-            outcome = _process(locked)
-            applied = (
-                outcome.statuses + outcome.duplicates + outcome.pending + outcome.inbound + outcome.inbound_repeats
-            )
-            locked.state = WebhookEvent.State.PROCESSED if applied else WebhookEvent.State.IGNORED
-            locked.error = "" if locked.state == WebhookEvent.State.PROCESSED else "Nothing to apply."
-            if outcome.foreign:
-                locked.error = f"{outcome.foreign} report(s) named a message of another organization; skipped."
-            locked.result = outcome.as_dict()
-            locked.processed_at = timezone.now()
-            locked.attempts = F("attempts") + 1
-            locked.save(update_fields=["state", "error", "result", "processed_at", "attempts"])
-            locked.refresh_from_db(fields=["attempts"])
+            _process_batch([locked], repeats=not force, raise_errors=True)
             return locked
     except WebhookParseError as exc:
         log.warning("webhook event %s could not be parsed: %s", pk, exc)
@@ -203,44 +276,230 @@ def _mark_failed(pk: int, error: str) -> WebhookEvent:
     return WebhookEvent.objects.get(pk=pk)
 
 
-def _process(event: WebhookEvent) -> Outcome:
+@dataclass
+class _Report:
+    event: WebhookEvent
+    account: ProviderAccount
+    update: StatusUpdate
+
+
+def _process_batch(events: list[WebhookEvent], *, repeats: bool = True, raise_errors: bool = False) -> None:
+    """Apply locked events in one go: parse each, match every report in two queries, apply
+    all statuses with one call of the batch status function, save the events in one UPDATE.
+
+    `repeats` marks an event whose body we already have (a provider's retry) `ignored`.
+    With `raise_errors` a body that cannot be parsed raises WebhookParseError (one event);
+    otherwise that event alone is marked failed.
+    """
     from messaging.inbound import record_inbound
 
-    outcome = Outcome()
-    account = event.provider_account
-    if account is None:
-        return outcome  # the account was deleted: nothing of it is left to update
-    adapter = get_adapter(event.provider)
-    request = event.to_webhook_request()
-    config = account.to_config()
-    try:
-        updates = _parse_statuses(adapter, request, config)
-        inbound = adapter.parse_inbound(request)
-    except Exception as exc:
-        raise WebhookParseError(f"{exc.__class__.__name__}: {exc}") from exc
-    for update in updates:
-        if _belongs_elsewhere(event.provider, account, update):
-            # A report may only move its own organization's messages (a
-            # leaked URL token must not reach another tenant).
-            outcome.foreign += 1
-            log.warning("webhook event %s: a report names a message of another organization", event.pk)
+    now = timezone.now()
+    outcomes: dict[int, Outcome] = {}
+    errors: dict[int, str] = {}
+    states: dict[int, str] = {}
+    account_ids = {e.provider_account_id for e in events if e.provider_account_id}
+    accounts = ProviderAccount.objects.in_bulk(account_ids) if account_ids else {}
+    configs: dict[int, object] = {}
+
+    live = events
+    if repeats:
+        live = []
+        keys = {e.dedup_key for e in events if e.dedup_key}
+        first_seen: dict[tuple[int | None, str], int] = {}
+        if keys:
+            batch_ids = [e.pk for e in events]
+            for account_id, key, pk in (
+                WebhookEvent.objects.filter(
+                    provider_account_id__in=account_ids,
+                    dedup_key__in=keys,
+                    state__in=[WebhookEvent.State.RECEIVED, WebhookEvent.State.PROCESSED],
+                )
+                .exclude(pk__in=batch_ids)
+                .filter(pk__lt=max(batch_ids))
+                .values_list("provider_account_id", "dedup_key", "pk")
+                .order_by("pk")
+            ):
+                first_seen.setdefault((account_id, key), pk)
+        for event in events:
+            original = first_seen.get((event.provider_account_id, event.dedup_key)) if event.dedup_key else None
+            if original is not None and original < event.pk:
+                # Processing is idempotent anyway; this only spares the work.
+                states[event.pk] = WebhookEvent.State.IGNORED
+                errors[event.pk] = f"Repeat of event {original}."
+                continue
+            if event.dedup_key:
+                first_seen.setdefault((event.provider_account_id, event.dedup_key), event.pk)
+            live.append(event)
+
+    reports: list[_Report] = []
+    inbound: list[tuple[WebhookEvent, ProviderAccount, object]] = []
+    for event in live:
+        outcomes[event.pk] = Outcome()
+        account = accounts.get(event.provider_account_id)
+        if account is None:
+            continue  # the account was deleted: nothing of it is left to update
+        if account.pk not in configs:
+            configs[account.pk] = account.to_config()
+        adapter = get_adapter(event.provider)
+        request = event.to_webhook_request()
+        try:
+            updates = _parse_statuses(adapter, request, configs[account.pk])
+            items = adapter.parse_inbound(request)
+        except Exception as exc:
+            error = WebhookParseError(f"{exc.__class__.__name__}: {exc}")
+            if raise_errors:
+                raise error from exc
+            log.warning("webhook event %s could not be parsed: %s", event.pk, error)
+            states[event.pk] = WebhookEvent.State.FAILED
+            errors[event.pk] = f"Could not parse: {error}"
             continue
-        result = apply_provider_update(
-            event.provider, update, webhook_event_id=event.pk, organization_id=account.organization_id
-        )
-        if result is False:
-            outcome.pending += 1
-        elif result is None:
-            outcome.duplicates += 1
-        else:
-            outcome.statuses += 1
-    for item in inbound:
+        reports.extend(_Report(event, account, update) for update in updates)
+        inbound.extend((event, account, item) for item in items)
+
+    _apply_reports(reports, outcomes)
+    for event, account, item in inbound:
         _, created = record_inbound(account, item)
         if created:
-            outcome.inbound += 1
+            outcomes[event.pk].inbound += 1
         else:
-            outcome.inbound_repeats += 1
-    return outcome
+            outcomes[event.pk].inbound_repeats += 1
+
+    for event in events:
+        outcome = outcomes.get(event.pk)
+        if event.pk in states:
+            event.state = states[event.pk]
+            event.error = errors.get(event.pk, "")
+            event.result = {}
+        else:
+            event.state = WebhookEvent.State.PROCESSED if outcome.applied else WebhookEvent.State.IGNORED
+            event.error = "" if outcome.applied else "Nothing to apply."
+            if outcome.foreign:
+                event.error = f"{outcome.foreign} report(s) named a message of another organization; skipped."
+            event.result = outcome.as_dict()
+        event.processed_at = now
+        event.attempts += 1
+    WebhookEvent.objects.bulk_update(events, ["state", "error", "result", "processed_at", "attempts"])
+
+
+def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None:
+    """Match each report to its message (by provider id, else by our id echoed back) and apply them.
+
+    A report may only move its own organization's messages (a leaked URL
+    token must not reach another tenant). A report for an id not written yet
+    is kept as a `PendingStatusUpdate` and applied when the id appears.
+    """
+    if not reports:
+        return
+    by_provider_id: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    wanted: dict[str, set[str]] = {}
+    our_ids: set[uuid.UUID] = set()
+    for report in reports:
+        if report.update.provider_message_id:
+            wanted.setdefault(report.event.provider, set()).add(report.update.provider_message_id)
+        our_id = _uuid_or_none(report.update.our_message_id)
+        if our_id is not None:
+            our_ids.add(our_id)
+    for provider, ids in wanted.items():
+        for pmid, pk, org in Message.objects.filter(provider=provider, provider_message_id__in=ids).values_list(
+            "provider_message_id", "pk", "organization_id"
+        ):
+            by_provider_id.setdefault((provider, pmid), []).append((pk, org))
+    by_our_id: dict[uuid.UUID, tuple[int, int]] = {}
+    if our_ids:
+        by_our_id = {
+            public_id: (pk, org)
+            for public_id, pk, org in Message.objects.filter(public_id__in=our_ids).values_list(
+                "public_id", "pk", "organization_id"
+            )
+        }
+
+    matched: list[tuple[_Report, int]] = []
+    pending: list[_Report] = []
+    for report in reports:
+        org = report.account.organization_id
+        outcome = outcomes[report.event.pk]
+        update = report.update
+        candidates = by_provider_id.get((report.event.provider, update.provider_message_id), [])
+        mine = [pk for pk, owner in candidates if owner == org]
+        if not mine:
+            our = by_our_id.get(_uuid_or_none(update.our_message_id))
+            if our is not None and our[1] == org:
+                mine = [our[0]]
+            elif candidates or our is not None:
+                outcome.foreign += 1
+                log.warning("webhook event %s: a report names a message of another organization", report.event.pk)
+                continue
+        if mine:
+            matched.append((report, mine[0]))
+        else:
+            pending.append(report)
+
+    results = apply_changes([(message_id, report.update) for report, message_id in matched])
+    for (report, _), result in zip(matched, results, strict=True):
+        if result is None:
+            outcomes[report.event.pk].duplicates += 1
+        else:
+            outcomes[report.event.pk].statuses += 1
+
+    if pending:
+        PendingStatusUpdate.objects.bulk_create(
+            PendingStatusUpdate(
+                organization_id=report.account.organization_id,
+                provider=report.event.provider,
+                provider_message_id=report.update.provider_message_id,
+                payload=update_to_json(report.update),
+                webhook_event_id=report.event.pk,
+            )
+            for report in pending
+        )
+        for report in pending:
+            outcomes[report.event.pk].pending += 1
+        # The dispatcher may have committed an id between our look-up and this
+        # insert; the sweeper's `match_pending_updates` catches the rest.
+        late = Message.objects.filter(
+            provider__in={r.event.provider for r in pending},
+            provider_message_id__in={r.update.provider_message_id for r in pending if r.update.provider_message_id},
+            organization_id__in={r.account.organization_id for r in pending},
+        )
+        for message in late:
+            apply_pending_updates(message)
+
+
+def apply_changes(pairs: list[tuple[int, StatusUpdate]]) -> list:
+    """Apply provider reports to matched messages in one call of the batch status function,
+    in order; None where a report was a repeat."""
+    return apply_statuses(
+        [
+            StatusChange(
+                message_id=message_id,
+                status=update.status,
+                source="webhook",
+                raw_status=update.raw_status,
+                occurred_at=update.occurred_at,
+                error_code=update.error_code,
+                error_message=update.error_message,
+                dedup_key=update.dedup_key or f"{update.provider_message_id}:{update.raw_status}:{update.error_code}",
+                detail=dict(update.extra or {}),
+            )
+            for message_id, update in pairs
+        ]
+    )
+
+
+def update_to_json(update: StatusUpdate) -> dict:
+    """A StatusUpdate as PendingStatusUpdate.payload stores it (messaging.status reads it back)."""
+    data = asdict(update)
+    data["occurred_at"] = update.occurred_at.isoformat() if update.occurred_at else None
+    return data
+
+
+def _uuid_or_none(value) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _parse_statuses(adapter: ProviderAdapter, request: WebhookRequest, config) -> list[StatusUpdate]:
@@ -250,38 +509,15 @@ def _parse_statuses(adapter: ProviderAdapter, request: WebhookRequest, config) -
     return adapter.parse_status_callback(request)
 
 
-def _belongs_elsewhere(provider: str, account: ProviderAccount, update: StatusUpdate) -> bool:
-    """True if the report matches a message of an organization other than the account's."""
-    owner = (
-        Message.objects.filter(provider=provider, provider_message_id=update.provider_message_id)
-        .values_list("organization_id", flat=True)
-        .first()
-        if update.provider_message_id
-        else None
-    )
-    if owner is None and update.our_message_id:
-        try:
-            our_id = uuid.UUID(str(update.our_message_id))
-        except ValueError:
-            our_id = None
-        if our_id is not None:
-            owner = Message.objects.filter(public_id=our_id).values_list("organization_id", flat=True).first()
-    return owner is not None and owner != account.organization_id
-
-
-def sweep_events(older_than_seconds: int = 60, limit: int = 500) -> int:
-    """Queue processing of events left `received` (a lost publish); return how many."""
+def sweep_events(older_than_seconds: int = 60) -> int:
+    """Drain events left `received` for a while (a lost wake-up); return how many were waiting."""
     from webhooks import tasks
 
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-    ids = list(
-        WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for pk in ids:
-        publish(tasks.process_webhook_event, pk)
-    return len(ids)
+    waiting = WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED, received_at__lt=cutoff).count()
+    if waiting:
+        publish(tasks.drain_webhook_events)
+    return waiting
 
 
 # --- the sandbox -----------------------------------------------------------------

@@ -13,9 +13,17 @@ def process_webhook_event(event_id: int) -> str:
     return process_event(event_id).state
 
 
+@shared_task(name="webhooks.tasks.drain_webhook_events")
+def drain_webhook_events() -> int:
+    """Process received provider callbacks in batches until none is left (woken by intake and the sweeper)."""
+    from webhooks.services import drain_events
+
+    return drain_events()
+
+
 @shared_task(name="webhooks.tasks.sweep_webhook_events")
 def sweep_webhook_events() -> int:
-    """Beat, every minute: queue events left `received` for over a minute (a lost publish)."""
+    """Beat, every minute: drain events left `received` for over a minute (a lost wake-up)."""
     from webhooks.services import sweep_events
 
     return sweep_events()

@@ -8,9 +8,11 @@ provider stops retrying; an error while storing is 500, so it retries.
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
+from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -59,6 +61,35 @@ def to_webhook_request(request: HttpRequest, body: bytes) -> WebhookRequest:
     )
 
 
+# (provider, account public id) -> (expires at on time.monotonic(), account): a provider's
+# callbacks come in bursts for the same few accounts. A save or delete of an account
+# clears this process's cache at once; other processes see it within WEBHOOK_ACCOUNT_CACHE_SECONDS.
+_accounts: dict[tuple[str, str], tuple[float, ProviderAccount]] = {}
+
+
+def _forget_accounts(**kwargs) -> None:
+    _accounts.clear()
+
+
+post_save.connect(_forget_accounts, sender=ProviderAccount, dispatch_uid="webhooks.account_cache.save")
+post_delete.connect(_forget_accounts, sender=ProviderAccount, dispatch_uid="webhooks.account_cache.delete")
+
+
+def _account(provider: str, account_id) -> ProviderAccount | None:
+    key = (provider, str(account_id))
+    now = time.monotonic()
+    hit = _accounts.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    account = ProviderAccount.objects.filter(public_id=account_id, provider=provider).first()
+    ttl = float(getattr(settings, "WEBHOOK_ACCOUNT_CACHE_SECONDS", 5))
+    if account is not None and ttl > 0:
+        if len(_accounts) >= 10_000:
+            _accounts.clear()
+        _accounts[key] = (now + ttl, account)
+    return account
+
+
 def _error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status)
 
@@ -68,7 +99,7 @@ def intake(request: HttpRequest, provider: str, account_id) -> HttpResponse:
     """Receive one provider callback (POST), or Meta's verification handshake (GET)."""
     if provider not in INTAKE_PROVIDERS:
         return _error(404, "not_found", "No such webhook.")
-    account = ProviderAccount.objects.filter(public_id=account_id, provider=provider).first()
+    account = _account(provider, account_id)
     if account is None:
         return _error(404, "not_found", "No such webhook.")
     adapter = get_adapter(provider)

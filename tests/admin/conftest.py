@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts import services as account_services
-from accounts.models import AccessLog, User
+from accounts.models import AccessLog, ApiKeyUse, User
 from jood.admin_utils import OPERATORS, SUPPORT
 from messaging.models import (
     Batch,
@@ -268,6 +268,19 @@ def world(acme, globex, owner, acme_api, sandbox, root):
     LegalHold.objects.create(organization=acme, until=now.date() + timedelta(days=30), reason="Case 1", by=root)
     DataExport.objects.create(organization=acme, requested_by=owner, requested_by_label=owner.email)
     AccessLog.objects.create(organization=acme, user=owner, actor_label=owner.email, action="login", ip="192.0.2.1")
+    from accounts.services import create_api_key
+
+    used_key, _ = create_api_key(acme, "Reporting", role="viewer")
+    ApiKeyUse.objects.create(
+        api_key=used_key,
+        organization=acme,
+        hour=now.replace(minute=0, second=0, microsecond=0),
+        ip="192.0.2.8",
+        user_agent="python-requests/2.32",
+        first_seen=now,
+        last_seen=now,
+        count=3,
+    )
 
     # globex asked to be deleted: it shows under "organization deletions".
     from retention import services as retention_services

@@ -169,3 +169,51 @@ def test_batch_progress_counts_what_is_still_waiting(acme_api, sandbox):
     batch_id = acme_api.post("/api/v1/messages/bulk", payload, format="json").json()["batch"]["id"]
     progress = acme_api.get(f"/api/v1/batches/{batch_id}").json()["progress"]
     assert progress == {"counts": {"queued": 4}, "total": 4, "done": 0, "percent": 0.0}
+
+
+def test_invalid_rows_in_the_middle_keep_the_valid_ones_and_are_listed(acme_api, acme, sandbox, greeting):
+    OptOut.objects.create(organization=acme, channel="sms", phone=numbers(1, 500)[0])
+    payload = bulk_payload(1000)
+    payload["metadata"] = {"campaign": "winter"}
+    bad = {
+        200: {"to": "+96650", "parameters": {"first_name": "A", "code": "1"}},  # too short
+        400: {"to": "not a number", "parameters": {"first_name": "B", "code": "2"}},
+        600: {"to": numbers(1, 10)[0], "parameters": {"first_name": "C", "code": "3"}},  # row 10's number again
+        800: {"to": "+966509999999", "parameters": {"first_name": "D"}},  # no code
+    }
+    for index, row in bad.items():
+        payload["recipients"][index] = row
+    response = acme_api.post("/api/v1/messages/bulk", payload, format="json")
+    assert response.status_code == 202, response.content[:500]
+    answer = response.json()
+
+    assert answer["accepted"] == 996
+    assert answer["rejected"] == 1  # the opted-out number: a row, rejected
+    refused = {r["index"]: (r["code"], r["to"]) for r in answer["refused"]}
+    assert refused == {
+        200: ("invalid_number", "+96650"),
+        400: ("invalid_number", "not a number"),
+        600: ("duplicate_recipient", numbers(1, 10)[0]),
+        800: ("missing_parameter", "+966509999999"),
+    }
+    batch = Batch.objects.get(public_id=answer["batch"]["id"])
+    assert (batch.total, batch.accepted, batch.refused) == (1000, 996, 4)
+    rows = Message.objects.filter(batch=batch)
+    assert rows.count() == 996
+    assert rows.filter(status="queued").count() == 995
+    assert not rows.filter(to__in=["+96650", "+966509999999"]).exists()
+
+    # Every column as the model would have written it.
+    message = rows.get(to=numbers(1, 999)[0])
+    assert message.organization == acme and message.template == greeting
+    assert message.body == "Hi Name999, your code is 999"
+    assert message.template_params == {"first_name": "Name999", "code": "999"}
+    assert message.metadata == {"campaign": "winter", "row": 999}
+    assert (message.channel, message.status, message.encoding, message.segments) == ("sms", "queued", "GSM-7", 1)
+    assert message.queued_at == message.created_at and message.failed_at is None and message.scheduled_at is None
+    assert (message.attempts, message.tried_accounts, message.media, message.provider) == (0, [], [], "")
+    assert message.public_id and message.updated_at
+    assert len(set(rows.values_list("public_id", flat=True))) == 996
+    opted_out = rows.get(to=numbers(1, 500)[0])
+    assert (opted_out.status, opted_out.error_code) == ("rejected", "opted_out")
+    assert opted_out.failed_at == opted_out.created_at and opted_out.queued_at is None

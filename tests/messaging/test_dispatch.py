@@ -26,7 +26,7 @@ def queue(organization, n=1, **request):
     result = accept_messages(
         organization, SendRequest(channel="sms", recipients=recipients, body="Hi", **request), actor=SYSTEM, bulk=n > 1
     )
-    return [m.pk for m in result.messages]
+    return result.ids
 
 
 @pytest.fixture

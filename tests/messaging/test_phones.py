@@ -76,3 +76,46 @@ def test_a_number_without_country_code_is_refused_by_the_api(acme_api, sandbox):
     error = assert_error(response, 400, "invalid_number")
     assert error["details"]["to"] == "0501234567"
     assert "country code" in error["details"]["reason"]
+
+
+def _full_path(raw: str):
+    """What phonenumbers alone says (the quick E.164 check bypassed)."""
+    from messaging import phones
+
+    saved = phones._e164_quick
+    phones._e164_quick = lambda given: None
+    try:
+        return phones._to_e164.__wrapped__(raw, None)
+    except phones.InvalidNumber as exc:
+        return ("refused", exc.reason)
+    finally:
+        phones._e164_quick = saved
+
+
+QUICK_CASES = [
+    "+966501234567",
+    "+14155550100",
+    "+14155551234",
+    "+447911123456",
+    "+390612345678",  # Italy: a leading zero goes the full way
+    "+9665012345",  # too short
+    "+96650123456789",  # too long
+    "+966401234567",  # not in Saudi Arabia's plan
+    "+999123456789",  # no such country code
+    "+2901234567",
+    "+8613800138000",
+    "+97150123456",
+    "+4915112345678",
+]
+
+
+@pytest.mark.parametrize("raw", QUICK_CASES)
+def test_the_quick_e164_check_answers_as_phonenumbers_does(raw):
+    from messaging import phones
+
+    phones._to_e164.cache_clear()
+    try:
+        quick = phones.to_e164(raw)
+    except phones.InvalidNumber as exc:
+        quick = ("refused", exc.reason)
+    assert quick == _full_path(raw)

@@ -333,7 +333,7 @@ def upload(client, content: str = CSV, **data):
     return client.post(reverse("portal-bulk"), payload)
 
 
-def test_a_bulk_csv_goes_from_upload_to_a_batch(member_client, acme, sandbox):
+def test_a_bulk_csv_goes_from_upload_to_a_batch(member_client, acme, sandbox, django_capture_on_commit_callbacks):
     template = Template.objects.create(
         organization=acme, name="promo", body="Hi {{first_name}}, order {{order}} ships today"
     )
@@ -356,10 +356,31 @@ def test_a_bulk_csv_goes_from_upload_to_a_batch(member_client, acme, sandbox):
     assert "opted out" in page
     assert "Send 2 messages" in page
 
-    response = member_client.post(preview_url)
+    with django_capture_on_commit_callbacks() as accepting:
+        response = member_client.post(preview_url)
+    # The click answers at once: the batch exists, its rows wait for the task.
     batch = Batch.objects.get(organization=acme)
     assert response["Location"] == reverse("portal-batch", args=[batch.public_id])
+    assert (batch.state, batch.total, batch.accepted) == ("accepting", 5, 0)
+    assert not Message.objects.exists()
+    page = member_client.get(response["Location"]).content.decode()
+    assert "Checking and writing 5 rows" in page and 'http-equiv="refresh"' in page
+    assert len(accepting) == 1  # one task publish for the whole upload
+    from messaging import tasks
+
+    assert tasks.accept_batch(batch.pk) == "accepted"
+    batch.refresh_from_db()
+    assert batch.state == "accepted" and batch.pending is None
     assert (batch.name, batch.total, batch.accepted, batch.refused) == ("November promo", 5, 2, 3)
+    refused_csv = member_client.get(reverse("portal-batch-refused", args=[batch.public_id]))
+    assert refused_csv["Content-Type"].startswith("text/csv")
+    lines = refused_csv.content.decode().splitlines()
+    assert lines[0] == "row,index,to,code,message"
+    assert [line.split(",")[:4] for line in lines[1:]] == [
+        ["4", "2", "+966501234567", "duplicate_recipient"],
+        ["5", "3", "12", "invalid_number"],
+        ["6", "4", "+14155550123", "missing_parameter"],
+    ]
     statuses = dict(Message.objects.filter(batch=batch).values_list("to", "status"))
     assert statuses == {"+966501234567": "queued", "+971501234567": "rejected"}
     assert Message.objects.get(to="+966501234567").body == "Hi Sara, order 1042 ships today"
@@ -384,6 +405,38 @@ def test_a_bulk_batch_reaches_100_percent_once_dispatched(
     batch = Batch.objects.get(organization=acme)
     progress = member_client.get(reverse("portal-batch-progress", args=[batch.public_id])).json()
     assert progress["percent"] == 100.0 and progress["done"] == 2
+
+
+def test_a_bulk_upload_refused_as_a_whole_shows_why(member_client, acme, sandbox, django_capture_on_commit_callbacks):
+    preview_url = member_client.post(
+        upload(member_client, "phone\n+966501234567\n")["Location"], {"phone_column": "0"}
+    )["Location"]
+    sandbox.is_active = False  # the only account goes away between the preview and the task
+    sandbox.save(update_fields=["is_active"])
+    with celery_eager(), django_capture_on_commit_callbacks(execute=True):
+        response = member_client.post(preview_url)
+    batch = Batch.objects.get(organization=acme)
+    assert batch.state == "failed" and "provider account" in batch.error
+    assert "Nothing was sent" in member_client.get(response["Location"]).content.decode()
+
+
+def test_a_lost_acceptance_task_is_swept_up(member_client, acme, sandbox):
+    from messaging import tasks
+
+    preview_url = member_client.post(
+        upload(member_client, "phone\n+966501234567\n")["Location"], {"phone_column": "0"}
+    )["Location"]
+    member_client.post(preview_url)  # on_commit never runs here: the publish is lost
+    batch = Batch.objects.get(organization=acme)
+    assert batch.state == "accepting"
+    assert tasks.sweep_pending_batches() == 0  # too young: maybe still on its way
+    Batch.objects.filter(pk=batch.pk).update(created_at=batch.created_at - timedelta(minutes=2))
+    with celery_eager():
+        assert tasks.sweep_pending_batches() == 1
+    batch.refresh_from_db()
+    assert (batch.state, batch.accepted) == ("accepted", 1)
+    assert tasks.accept_batch(batch.pk) == "accepted"  # a second run changes nothing
+    assert Message.objects.filter(batch=batch).count() == 1
 
 
 def test_an_upload_that_is_not_a_csv_is_refused(member_client, sandbox):

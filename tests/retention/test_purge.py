@@ -8,7 +8,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from accounts.models import AccessLog, ApiKey
+from accounts.models import AccessLog, ApiKey, ApiKeyUse
 from messaging import analytics
 from messaging.models import DailyStats, IdempotencyRecord, Message, PendingStatusUpdate
 from retention import purge
@@ -78,8 +78,23 @@ def test_tables_with_their_own_clock(clock, settings, acme, owner):
         last_used_ip="10.0.0.2",
     )
 
+    uses = {
+        age: ApiKeyUse.objects.create(
+            api_key=key,
+            organization=acme,
+            hour=NOW - timedelta(days=age),
+            ip="10.0.0.3",
+            first_seen=NOW - timedelta(days=age),
+            last_seen=NOW - timedelta(days=age),
+            count=1,
+        )
+        for age in (366, 364)
+    }
+
     run = purge.run()
 
+    assert not exists(uses[366]) and exists(uses[364])
+    assert run.deleted["accounts.ApiKeyUse"] == 1
     assert not exists(old_key) and exists(new_key)
     assert not exists(old_pending) and exists(new_pending)
     assert not exists(old_log) and not exists(old_anonymous_log) and exists(new_log)

@@ -23,6 +23,7 @@ from messaging.models import (
     PendingStatusUpdate,
 )
 from messaging.status import apply_pending_updates
+from providers.models import ProviderAccount
 from tests.webhooks.conftest import (
     PUBLIC_BASE_URL,
     TWILIO_AUTH_TOKEN,
@@ -279,7 +280,7 @@ def test_an_unexpected_error_fails_the_event_and_reprocessing_applies_it(
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(services, "apply_provider_update", broken)
+    monkeypatch.setattr(services, "apply_changes", broken)
     with django_capture_on_commit_callbacks(execute=True):
         response = sandbox_post(
             client,
@@ -308,7 +309,7 @@ def test_a_lost_publish_is_swept_up(client, sandbox_account, monkeypatch, django
     def broker_down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(tasks.process_webhook_event, "delay", broker_down)
+    monkeypatch.setattr(tasks.drain_webhook_events, "delay", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         response = sandbox_post(
             client,
@@ -440,3 +441,109 @@ def test_a_whatsapp_status_and_message_in_one_post_are_both_applied(
     assert message.status == "read"
     assert InboundMessage.objects.count() == 1
     assert Message.objects.count() == 1
+
+
+# --- the drain -----------------------------------------------------------------------
+def test_a_burst_of_callbacks_is_applied_fully_by_one_drain(client, sandbox_account, monkeypatch):
+    """300 callbacks arrive while no drain runs (the wake-ups are lost); one drain applies them all."""
+    messages = [make_message(sandbox_account, provider_message_id=f"SB{i:032d}") for i in range(150)]
+    published = []
+    monkeypatch.setattr(services, "wake_drain", lambda: published.append(1))
+    for message in messages:
+        for status in ("delivered", "read"):
+            response = sandbox_post(
+                client,
+                sandbox_account,
+                {"id": message.provider_message_id, "status": status, "timestamp": time.time()},
+            )
+            assert response.status_code == 200
+    assert WebhookEvent.objects.filter(state="received").count() == 300
+    assert Message.objects.filter(status="sent").count() == 150
+
+    assert tasks.drain_webhook_events() == 300
+
+    assert not WebhookEvent.objects.filter(state="received").exists()
+    assert WebhookEvent.objects.filter(state="processed").count() == 300
+    assert Message.objects.filter(status="read").count() == 150
+    assert MessageEvent.objects.filter(source="webhook").count() == 300
+    assert tasks.drain_webhook_events() == 0
+
+
+def test_the_drain_takes_events_in_batches_and_keeps_their_order(sandbox_account, settings):
+    message = make_message(sandbox_account, status="sending", provider_message_id="SB" + "8" * 32)
+    body = {"id": message.provider_message_id, "timestamp": time.time()}
+    for status in ("delivered", "sent", "read"):
+        event = WebhookEvent(provider="sandbox", provider_account=sandbox_account, dedup_key=status)
+        event.raw_body = json.dumps({**body, "status": status}).encode()
+        event.save()
+    assert services.drain_events(batch_size=2) == 3
+    message.refresh_from_db()
+    assert message.status == "read"
+    assert list(MessageEvent.objects.filter(message=message).order_by("id").values_list("status", "applied")) == [
+        ("delivered", True),
+        ("sent", False),
+        ("read", True),
+    ]
+
+
+def test_a_failing_batch_is_processed_event_by_event(sandbox_account, monkeypatch, caplog):
+    good = make_message(sandbox_account, provider_message_id="SB" + "9" * 32)
+    for key, payload in (("bad", b"not json"), ("good", None)):
+        event = WebhookEvent(provider="sandbox", provider_account=sandbox_account, dedup_key=key)
+        event.raw_body = (
+            payload
+            or json.dumps({"id": good.provider_message_id, "status": "delivered", "timestamp": time.time()}).encode()
+        )
+        event.save()
+    assert services.drain_events() == 2
+    states = dict(WebhookEvent.objects.values_list("dedup_key", "state"))
+    assert states == {"bad": "failed", "good": "processed"}
+    good.refresh_from_db()
+    assert good.status == "delivered"
+
+
+def test_the_drain_is_woken_at_most_once_per_interval(sandbox_account, monkeypatch, settings):
+    """With Redis, a burst publishes one drain per interval, delayed past the interval."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL (the wake-up key lives in Redis)")
+    from jood.celery import app
+
+    settings.WEBHOOK_DRAIN_INTERVAL = 0.3
+    services._wake_client().delete(services.WAKE_KEY)
+    calls = []
+    monkeypatch.setattr(tasks.drain_webhook_events, "apply_async", lambda **kw: calls.append(kw))
+    app.conf.task_always_eager = False
+    try:
+        assert [services.wake_drain() for _ in range(50)].count(True) == 1
+        assert calls == [{"args": (), "countdown": 0.3}]
+        time.sleep(0.35)
+        assert services.wake_drain() is True
+        assert len(calls) == 2
+    finally:
+        app.conf.task_always_eager = True
+        services._wake_client().delete(services.WAKE_KEY)
+
+
+def test_the_account_is_looked_up_once_for_a_burst_of_callbacks(client, sandbox_account, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(services, "wake_drain", lambda: None)
+    message = make_message(sandbox_account, provider_message_id="SB" + "a" * 32)
+    payload = {"id": message.provider_message_id, "status": "delivered", "timestamp": time.time()}
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert sandbox_post(client, sandbox_account, payload).status_code == 200
+    account_reads = [q for q in queries if "providers_provideraccount" in q["sql"] and q["sql"].startswith("SELECT")]
+    assert len(account_reads) == 1
+
+
+def test_a_new_webhook_secret_takes_effect_at_once(client, sandbox_account, monkeypatch):
+    monkeypatch.setattr(services, "wake_drain", lambda: None)
+    payload = {"id": "SB" + "b" * 32, "status": "delivered", "timestamp": time.time()}
+    assert sandbox_post(client, sandbox_account, payload).status_code == 200
+    old = ProviderAccount.objects.get(pk=sandbox_account.pk)
+    sandbox_account.webhook_secret = "a-new-secret-for-this-account"
+    sandbox_account.save(update_fields=["webhook_secret"])
+    assert sandbox_post(client, old, payload).status_code == 403  # signed with the old secret
+    assert sandbox_post(client, sandbox_account, payload).status_code == 200
