@@ -45,6 +45,8 @@ app.conf.task_routes = (
         ("messaging.tasks.drain_lane", {"queue": "dispatch.0"}),
         ("messaging.tasks.publish_due_retries", {"queue": "retries"}),
         ("messaging.tasks.sweep", {"queue": "sweeper"}),
+        # A portal bulk upload waits on it: not behind a long purge on `maintenance`.
+        ("messaging.tasks.accept_batch", {"queue": "sweeper"}),
         ("webhooks.tasks.deliver_*", {"queue": "callbacks"}),
         ("webhooks.tasks.*", {"queue": "webhooks"}),
         ("*", {"queue": "maintenance"}),

@@ -42,7 +42,7 @@ from django.utils import timezone
 from messaging.bulk import insert_rows, update_rows
 from messaging.models import DeliveryAttempt, MediaFile, Message, OptOut, PendingStatusUpdate, Status, Template
 from messaging.ratelimit import acquire
-from messaging.services import MMS_PROVIDERS
+from messaging.services import MMS_PROVIDERS, exclude_held, held_message_ids, hold_messages
 from messaging.status import (
     StatusChange,
     apply_pending_updates,
@@ -338,6 +338,11 @@ def dispatch_chunk(message_ids: list[int]) -> int:
         .select_related("organization", "template", "requested_account")
         .order_by("pk")
     )
+    # A paused or restricted organization's messages wait, untouched, until it may send again.
+    held = held_message_ids(messages)
+    if held:
+        hold_messages(sorted(held))
+        messages = [m for m in messages if m.pk not in held]
     outcomes = prepare(messages)
     send_all([o for o in outcomes if o.outbound is not None])
     record_with_retries(outcomes, lease)
@@ -847,7 +852,7 @@ def sweep(now=None) -> dict[str, int]:
     due_scheduled = release_scheduled(now)
     # Queued rows: due retries, and first tries whose wake-up was lost.
     waiting = list(
-        Message.objects.filter(status=Status.QUEUED)
+        exclude_held(Message.objects.filter(status=Status.QUEUED))
         .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lt=stale))
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:10_000]
@@ -882,7 +887,7 @@ def publish_due_retries(now=None, limit: int = 5000) -> int:
             return 0
     try:
         ids = list(
-            Message.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now)
+            exclude_held(Message.objects.filter(status=Status.QUEUED, next_attempt_at__lte=now))
             .order_by("next_attempt_at", "pk")
             .values_list("pk", flat=True)[:limit]
         )
