@@ -75,7 +75,10 @@ class PrivateRedis:
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to a server; `cut()` closes every connection and stops listening, `restore()` listens again on the same port."""
+    """Forwards 127.0.0.1:<port> to a server.
+
+    `cut()` closes every connection and stops listening; `restore()` listens again on the same port.
+    """
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
         self.target = (target_host, target_port)
@@ -149,7 +152,7 @@ class TcpProxy:
 
 
 class WebApp:
-    """The web app under gunicorn (one sync worker, so per-process figures are exact), on a socket bound to port 0 here."""
+    """The web app under gunicorn on a socket bound to port 0 here (one sync worker: per-process figures are exact)."""
 
     def __init__(self, **env):
         self.socket = socket.socket()
@@ -212,7 +215,7 @@ def database_url_via(port: int, **query) -> str:
 
 
 class PgBouncer:
-    """PgBouncer in transaction mode in front of this test's database, on a free port; skips when it is not installed."""
+    """PgBouncer in transaction mode before this test's database, on a free port; skips when it is not installed."""
 
     def __init__(self):
         binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
