@@ -16,13 +16,14 @@ import time
 import uuid
 
 import pytest
+from django.db import connection
 
 from jood.celery import app as celery_app
 from messaging import dispatch
 from messaging.models import Message, Status
 from tests.messaging.conftest import queued_rows
 from tests.messaging.test_workers import MockTwilio, start_worker, stop, twilio_account, wait_for
-from tests.ops.processes import PrivateRedis, TcpProxy
+from tests.ops.processes import PrivateRedis, TcpProxy, database_url_via
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -152,3 +153,44 @@ def test_the_worker_reconnects_after_a_rabbitmq_outage(acme, rabbitmq_vhost):
         send_through_an_outage(acme, url, proxy.cut, proxy.restore)
     finally:
         proxy.close()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL)")
+def test_the_worker_reconnects_after_a_database_outage(acme):
+    """The worker's PostgreSQL goes away (a cut proxy) and comes back: what is published after is sent."""
+    redis_server = PrivateRedis()
+    proxy = TcpProxy(int(connection.settings_dict["PORT"] or 5432))
+    server = MockTwilio()
+    worker = None
+    try:
+        twilio_account(acme, server.url)
+        worker = start_worker(
+            REDIS_URL=redis_server.url,
+            CELERY_BROKER_URL=redis_server.url,
+            DATABASE_URL=database_url_via(proxy.port),
+            DATABASE_CONNECT_TIMEOUT=2,
+        )
+        before = queued_rows(acme, 3)
+        publish(redis_server.url, before)
+        assert wait_for(lambda: all_sent(before), timeout=60), worker.stderr.read1().decode()[-3000:]
+
+        proxy.cut()
+        during = [pk for pk in queued_rows(acme, 5) if pk not in before]
+        publish(redis_server.url, during)  # the worker cannot claim them: the task fails, the rows stay queued
+        time.sleep(4)
+        assert Message.objects.filter(pk__in=during, status=Status.QUEUED).count() == len(during)
+        proxy.restore()
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all_sent(during):
+            assert worker.poll() is None, "the worker exited: " + worker.stderr.read().decode()[-3000:]
+            publish(redis_server.url, during)  # what the sweeper does for rows left queued
+            wait_for(lambda: all_sent(during), timeout=5)
+        assert worker.poll() is None
+        assert all_sent(during)
+    finally:
+        if worker is not None:
+            stop(worker)
+        server.close()
+        proxy.close()
+        redis_server.stop()
