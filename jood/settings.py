@@ -240,7 +240,7 @@ CELERY_BEAT_SCHEDULER = "jood.beat:HeartbeatScheduler"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
     # Redis: a frozen server must not hang a publish (or a worker) for ever.
-    "socket_timeout": 5,
+    "socket_timeout": 2,
     "socket_connect_timeout": 2,
 }
 # Workers (and beat) reconnect to the broker for ever, at start-up and after
