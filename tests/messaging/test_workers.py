@@ -188,14 +188,14 @@ def test_a_message_goes_to_read_through_a_real_worker_and_redis(acme, acme_api):
 def test_with_the_broker_down_the_api_still_accepts_and_the_sweeper_sends_later(acme, acme_api, mock_twilio):
     empty_broker_queue()
     twilio_account(acme, mock_twilio.url)
-    real_url = celery_app.conf.broker_url
+    real = celery_app.conf.broker_url, celery_app._pool, celery_app.amqp._producer_pool
     celery_app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
-    celery_app._pool = None
+    # Both pools: the producer pool keeps its connections (run first, this test used to leave it on port 1).
+    celery_app._pool = celery_app.amqp._producer_pool = None
     try:
         response = acme_api.post("/api/v1/messages", {"to": "+14155550100", "body": "Hello"}, format="json")
     finally:
-        celery_app.conf.broker_url = real_url
-        celery_app._pool = None
+        celery_app.conf.broker_url, celery_app._pool, celery_app.amqp._producer_pool = real
     assert response.status_code == 202
     message = Message.objects.get(public_id=response.json()["id"])
     assert message.status == Status.QUEUED

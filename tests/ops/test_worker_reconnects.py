@@ -32,22 +32,17 @@ RABBITMQ_PORT = 5672
 
 @contextlib.contextmanager
 def publishing_to(url: str):
-    """Publish from this process to `url` (whatever the test settings' broker is)."""
+    """Publish from this process to `url` (whatever the test settings' broker is), then put the app back as it was."""
     conf = celery_app.conf
-    saved = conf.broker_url, conf.task_always_eager
+    saved = conf.broker_url, conf.task_always_eager, celery_app._pool, celery_app.amqp._producer_pool
     conf.broker_url, conf.task_always_eager = url, False
-    forget_connections()
+    # New connection and producer pools for `url` (the producer pool would keep the old connections).
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
     try:
         yield
     finally:
-        conf.broker_url, conf.task_always_eager = saved
-        forget_connections()
-
-
-def forget_connections() -> None:
-    """Drop the app's connection and producer pools, so the next publish connects to conf.broker_url."""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+        conf.broker_url, conf.task_always_eager, celery_app._pool, celery_app.amqp._producer_pool = saved
 
 
 def publish(url: str, ids: list[int]) -> None:
