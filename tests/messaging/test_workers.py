@@ -34,9 +34,7 @@ from providers import services
 from tests.messaging.conftest import queued_rows
 
 ROOT = Path(__file__).resolve().parents[2]
-# One xdist process runs them all (pytest.ini: --dist loadgroup): they share the settings' broker
-# queue, and a worker of another test process would take their tasks to another database.
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("shared-broker")]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL) for a real broker")
 
 
