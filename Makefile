@@ -13,6 +13,8 @@ INSTALLED := $(VENV)/.requirements-installed
 PORT ?= 8000
 # Settings derive PUBLIC_BASE_URL's default (the webhook URLs shown) from it.
 export PORT
+# `make run` with REDIS_URL: one worker for every queue (deploy/ runs one per queue).
+LAPTOP_QUEUES := dispatch.0,dispatch.1,dispatch.2,dispatch.3,retries,sweeper,webhooks,callbacks,maintenance,celery
 
 .PHONY: run test lint install bench bench-quick
 
@@ -37,8 +39,7 @@ run: install
 	trap 'exit 130' INT TERM
 	if [[ -n "$${REDIS_URL:-}" ]]; then
 		echo "REDIS_URL is set: starting a Celery worker and celery-beat."
-		$(BIN)/celery -A jood worker --loglevel INFO \
-			-Q dispatch.0,dispatch.1,dispatch.2,dispatch.3,retries,sweeper,webhooks,callbacks,maintenance & pids+=($$!)
+		$(BIN)/celery -A jood worker --loglevel INFO -Q $(LAPTOP_QUEUES) & pids+=($$!)
 		$(BIN)/celery -A jood beat --loglevel INFO & pids+=($$!)
 	elif $(BIN)/python manage.py help run_embedded_scheduler >/dev/null 2>&1; then
 		echo "Embedded mode: tasks run in the web process; starting the embedded scheduler."

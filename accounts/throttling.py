@@ -1,3 +1,4 @@
+import logging
 import threading
 import time
 
@@ -7,9 +8,14 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import ApiKey
 
+log = logging.getLogger(__name__)
+
+# Per-process counters used while the shared cache (Redis) is unreachable.
+_local_counts: dict[str, int] = {}
+_local_lock = threading.Lock()
+_last_warning = [0.0]
+
 _client = None
-
-
 _client_lock = threading.Lock()
 
 
@@ -21,7 +27,10 @@ def _redis():
 
         with _client_lock:
             if _client is None:
-                _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+                timeout = settings.REDIS_SOCKET_TIMEOUT
+                _client = redis.Redis.from_url(
+                    settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
+                )
     return _client
 
 
@@ -31,6 +40,13 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
     A fixed window counted with one atomic increment: DRF's sliding window
     reads and writes the list of every request time in the window, which at
     thousands of requests a minute costs more than the request itself.
+
+    When the cache (Redis) is down or frozen, the throttle fails open to a
+    per-process count of the same rate (each web process lets the full rate
+    through, so the effective limit is the rate times the number of
+    processes) and logs a warning at most every 10 seconds: the API keeps
+    answering instead of a 500, and the cache's short socket timeout
+    (REDIS_SOCKET_TIMEOUT) bounds the delay.
     """
 
     scope = "api_key"
@@ -56,7 +72,10 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         window = int(now // self.duration)
         counter = f"{key}:{window}"
         self.seconds_left = (window + 1) * self.duration - now
-        count = self._shared_count(counter)
+        try:
+            count = self._shared_count(counter)
+        except Exception as exc:
+            count = self._local_count(counter, window, exc)
         return count <= self.num_requests
 
     def _shared_count(self, counter: str) -> int:
@@ -73,6 +92,17 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         except ValueError:  # expired between add and incr
             self.cache.set(counter, 1, timeout=self.duration + 1)
             return 1
+
+    def _local_count(self, counter: str, window: int, exc: Exception) -> int:
+        now = time.monotonic()
+        with _local_lock:
+            if now - _last_warning[0] >= 10:
+                _last_warning[0] = now
+                log.warning("API throttle: the cache is unreachable (%s); counting per process", exc)
+            for stale in [k for k in _local_counts if not k.endswith(f":{window}")]:
+                del _local_counts[stale]
+            _local_counts[counter] = _local_counts.get(counter, 0) + 1
+            return _local_counts[counter]
 
     def wait(self):
         return max(1.0, self.seconds_left)

@@ -181,6 +181,8 @@ MIDDLEWARE = [
     "retention.middleware.PrivacyConsentMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees every view's exception: a dependency that is down answers 503, not 500.
+    "jood.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "jood.urls"
@@ -219,6 +221,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    # A pooled connection that PostgreSQL (or PgBouncer) closed, after a restart
+    # or a failover, is checked before the request uses it and replaced.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Behind PgBouncer in transaction mode a server-side cursor (what
+    # `.iterator()` opens) cannot live across transactions: turn them off there.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DISABLE_SERVER_SIDE_CURSORS", default=False)
+    # Fail fast when the database is unreachable instead of hanging a request.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -252,15 +264,28 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL")
 
 # --- Cache, broker and Celery -------------------------------------------------
 REDIS_URL = env("REDIS_URL")
+# The broker can be its own server (Redis or RabbitMQ: amqp://user:pass@host/vhost);
+# it defaults to REDIS_URL. Without either, embedded mode.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
+# Seconds a cache or Redis call may take before the request goes on without it
+# (a frozen Redis must not hang requests: throttling fails open, see accounts/throttling.py).
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.5)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-    CELERY_BROKER_URL = REDIS_URL
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": REDIS_SOCKET_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jood"}}
+if CELERY_BROKER_URL:
     CELERY_TASK_ALWAYS_EAGER = False
 else:
     # Embedded mode: no broker. Tasks run in the process that publishes them,
     # after the transaction commits (see jood/celery.py); the sweeper and the
     # purge run from `manage.py run_embedded_scheduler`, which `make run` starts.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jood"}}
     CELERY_BROKER_URL = "memory://"
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = False
@@ -273,17 +298,40 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "jood.beat:HeartbeatScheduler"
 # Longer than any task (the purge stops at its time budget): a task that is
 # still running is never handed to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # Redis: a frozen server must not hang a publish (or a worker) for ever.
+    "socket_timeout": 2,
+    "socket_connect_timeout": 2,
+}
+# Workers (and beat) reconnect to the broker for ever, at start-up and after
+# an outage: None means "no limit" to kombu, 0 would mean "never reconnect".
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A publish must fail fast when Redis is down: the row is the truth and the
-# sweeper finds it again.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A publish still fails fast when the broker is down (no publish retry, short
+# connect timeout): the row is the truth and the sweeper finds it again.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_CONNECTION_MAX_RETRIES = 0
 CELERY_TASK_PUBLISH_RETRY = False
+# Beat records a heartbeat row on its ticks (jood/beat.py); /healthz/ready reads it.
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- Health and metrics -------------------------------------------------------
+# celery-beat records a heartbeat this often (jood/beat.py); /healthz/ready turns
+# 503 when one of these figures is over its threshold (seconds or counts).
+BEAT_HEARTBEAT_SECONDS = env.int("BEAT_HEARTBEAT_SECONDS", default=15)
+READY_BEAT_MAX_AGE_SECONDS = env.int("READY_BEAT_MAX_AGE_SECONDS", default=60)
+READY_OLDEST_DUE_QUEUED_SECONDS = env.int("READY_OLDEST_DUE_QUEUED_SECONDS", default=300)
+READY_EXPIRED_LEASES_MAX = env.int("READY_EXPIRED_LEASES_MAX", default=100)
+READY_WEBHOOK_BACKLOG_MAX = env.int("READY_WEBHOOK_BACKLOG_MAX", default=10000)
+READY_WEBHOOK_OLDEST_SECONDS = env.int("READY_WEBHOOK_OLDEST_SECONDS", default=300)
+READY_CALLBACK_BACKLOG_MAX = env.int("READY_CALLBACK_BACKLOG_MAX", default=10000)
+# /metrics (Prometheus): scrapers send `Authorization: Bearer <METRICS_TOKEN>`;
+# empty (the default) turns the endpoint off (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -338,7 +386,7 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     # /healthz is probed over plain HTTP by load balancers.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^healthz/ready$", r"^metrics$"]
 
 # Content-Security-Policy (django-csp) on every response: scripts and styles from
 # our own static files only, no inline code; the API docs (Redoc) add what they

@@ -24,6 +24,8 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/ready", views.healthz_ready, name="healthz-ready"),
+    path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
     path("portal/", include("jood.portal_urls")),

@@ -88,3 +88,21 @@ def test_each_figure_is_one_query(root_client, world, sandbox):
         with CaptureQueriesContext(connection) as queries:
             figure(now)
         assert len(queries) == 1, figure.__name__
+
+
+def test_the_page_shows_the_readiness_figures(root_client, world, settings):
+    from jood import heartbeat
+
+    heartbeat.record(heartbeat.BEAT, at=timezone.now() - timedelta(seconds=600))
+    settings.READY_BEAT_MAX_AGE_SECONDS = 60
+    response = root_client.get(URL)
+    assert response.status_code == 200
+    checks = {check.name: check for check in response.context["health_checks"]}
+    ready = root_client.get("/healthz/ready").json()["checks"]
+    assert set(checks) == set(ready)
+    for name, check in checks.items():
+        assert check.ok == ready[name]["ok"], name
+    assert not checks["beat"].ok and checks["beat"].value >= 600
+    html = response.content.decode()
+    row = re.search(r'id="ops-health-beat">(.*?)</tr>', html, re.S)
+    assert row and "over threshold" in row.group(1)

@@ -16,6 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from jood import heartbeat
+
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +42,7 @@ class Command(BaseCommand):
         self.stdout.write("Embedded scheduler running; Ctrl-C to stop.")
         while not stopping:
             now = time.time()
+            heartbeat.record(heartbeat.BEAT)
             for task in PeriodicTask.objects.filter(enabled=True).select_related("interval", "crontab"):
                 if not once and not self._due(task, last_run.get(task.pk), now):
                     continue
