@@ -48,10 +48,24 @@ def api_get_paths(account: ProviderAccount) -> list[str]:
 
 @pytest.fixture
 def token_accounts(acme):
-    return [
+    from messaging.models import Message, Status
+
+    accounts = [
         make_account(acme, "infobip", credentials=INFOBIP),
         make_account(acme, "unifonic", credentials=UNIFONIC),
     ]
+    # A message through each, so lists, exports and analytics have rows naming the accounts.
+    for account in accounts:
+        Message.objects.create(
+            organization=acme,
+            channel="sms",
+            provider_account=account,
+            provider=account.provider,
+            to="+966501234567",
+            body="Hi",
+            status=Status.SENT,
+        )
+    return accounts
 
 
 @pytest.mark.django_db
