@@ -46,6 +46,13 @@ def test_sign_up_in_riyadh_try_whatsapp_in_the_sandbox_and_answer_in_the_inbox(b
     page.check("#id_confirmed_adult")
     page.check("#id_privacy_consent")
     page.click("button[type=submit]")
+    # The account is inactive until the emailed link is followed; the link logs in.
+    page.wait_for_url(re.compile(r"/portal/signup/sent/$"))
+    from django.core import mail
+
+    assert mail.outbox[-1].to == ["sara@roasters.test"]
+    link = re.search(r"/portal/signup/confirm/\S+/", mail.outbox[-1].body).group(0)
+    page.goto(portal.rsplit("/portal", 1)[0] + link)
     page.wait_for_url(re.compile(r"/portal/providers/$"))
     organization = Organization.objects.get(name="Riyadh Roasters")
     assert organization.time_zone == "Asia/Riyadh"

@@ -162,15 +162,15 @@ def test_other_keys_of_the_organization_still_read_while_paused(acme, sandbox, a
     assert viewer.get("/api/v1/messages").status_code == 200
 
 
-def test_the_api_pause_keeps_waiting_messages_or_cancels_them_when_asked(acme, globex, sandbox, acme_admin_api):
+def test_the_api_pause_keeps_waiting_messages_or_cancels_them_when_asked(acme, globex, sandbox, acme_privacy_api):
     [kept] = queued_rows(acme, 1)
-    acme_admin_api.post("/api/v1/organization/pause", {}, format="json")
+    acme_privacy_api.post("/api/v1/organization/pause", {}, format="json")
     assert Message.objects.get(pk=kept).status == Status.QUEUED
-    acme_admin_api.post("/api/v1/organization/resume")
+    acme_privacy_api.post("/api/v1/organization/resume")
 
     Message.objects.filter(pk=kept).update(status=Status.SCHEDULED, scheduled_at=timezone.now() + timedelta(days=1))
-    response = acme_admin_api.post("/api/v1/organization/pause", {"cancel_waiting": True}, format="json")
+    response = acme_privacy_api.post("/api/v1/organization/pause", {"cancel_waiting": True}, format="json")
     assert response.status_code == 200, response.content
     message = Message.objects.get(pk=kept)
     assert message.status == Status.CANCELED
-    assert f"API key {acme_admin_api.key.prefix} paused sending" in message.error_message
+    assert f"API key {acme_privacy_api.key.prefix} paused sending" in message.error_message

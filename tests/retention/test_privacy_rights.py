@@ -108,17 +108,24 @@ def test_restricting_processing_stops_sending_keeps_waiting_messages_and_lifting
     assert AccessLog.objects.filter(organization=acme, action="restriction_lifted").exists()
 
 
-def test_the_api_restricts_and_lifts_with_an_admin_key(acme, sandbox, acme_admin_api, acme_api):
-    response = acme_admin_api.post("/api/v1/organization/restrict")
+def test_the_api_restricts_and_lifts_with_an_admin_key(acme, sandbox, acme_privacy_api, acme_admin_api, acme_api):
+    # An owner's right: a plain admin key (any portal admin can mint one) is refused.
+    refused = acme_admin_api.post("/api/v1/organization/restrict")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "owner_scope_required"
+    acme.refresh_from_db()
+    assert acme.processing_restricted_at is None
+
+    response = acme_privacy_api.post("/api/v1/organization/restrict")
     assert response.status_code == 200, response.content
     assert response.json()["processing_restricted_at"] and response.json()["paused"] is True
     assert acme_api.post("/api/v1/organization/restrict").status_code == 403
     sent = acme_api.post("/api/v1/messages", {"channel": "sms", "to": "+14155550100", "body": "Hi"}, format="json")
     assert sent.json()["error"]["code"] == "processing_restricted"
 
-    response = acme_admin_api.post("/api/v1/organization/unrestrict")
+    response = acme_privacy_api.post("/api/v1/organization/unrestrict")
     assert response.json()["processing_restricted_at"] is None and response.json()["paused"] is False
-    assert AccessLog.objects.get(action="processing_restricted").api_key == acme_admin_api.key
+    assert AccessLog.objects.get(action="processing_restricted").api_key == acme_privacy_api.key
 
 
 def test_only_an_owner_restricts_processing(acme, admin_user):
@@ -223,11 +230,11 @@ def test_an_owner_exports_the_organization_as_csv(acme, owner, globex, settings,
     assert json.loads(rows[0]["events"]) == []
 
 
-def test_the_api_takes_the_export_format_and_refuses_an_unknown_one(acme, acme_admin_api):
-    response = acme_admin_api.post("/api/v1/exports", {"format": "csv"}, format="json")
+def test_the_api_takes_the_export_format_and_refuses_an_unknown_one(acme, acme_privacy_api):
+    response = acme_privacy_api.post("/api/v1/exports", {"format": "csv"}, format="json")
     assert response.status_code == 202, response.content
     assert response.json()["format"] == "csv"
-    response = acme_admin_api.post("/api/v1/exports", {"format": "xml"}, format="json")
+    response = acme_privacy_api.post("/api/v1/exports", {"format": "xml"}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_format"
 
