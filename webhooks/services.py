@@ -33,6 +33,7 @@ from django.utils import timezone
 from accounts.models import AccessLog, Organization
 from accounts.services import SYSTEM, Actor, record_access
 from messaging.models import Message, PendingStatusUpdate
+from messaging.spend import record_prices
 from messaging.status import StatusChange, apply_pending_updates, apply_statuses
 from providers.base import CALLBACK_TOKEN_PARAM, ProviderAdapter, StatusUpdate, WebhookRequest, get_adapter
 from providers.models import ProviderAccount
@@ -467,7 +468,12 @@ def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None
 
 def apply_changes(pairs: list[tuple[int, StatusUpdate]]) -> list:
     """Apply provider reports to matched messages in one call of the batch status function,
-    in order; None where a report was a repeat."""
+    in order; None where a report was a repeat.
+
+    Prices the reports carry (Infobip prices in the delivery report) are
+    stored first, as the one-report path does: one UPDATE per distinct price.
+    """
+    record_prices((message_id, update.price, update.currency) for message_id, update in pairs if update.price)
     return apply_statuses(
         [
             StatusChange(
