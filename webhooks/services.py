@@ -416,6 +416,7 @@ def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None
 
     matched: list[tuple[_Report, int]] = []
     pending: list[_Report] = []
+    found_by_our_id: list[tuple[int, str, str]] = []
     for report in reports:
         org = report.account.organization_id
         outcome = outcomes[report.event.pk]
@@ -426,6 +427,8 @@ def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None
             our = by_our_id.get(_uuid_or_none(update.our_message_id))
             if our is not None and our[1] == org:
                 mine = [our[0]]
+                if update.provider_message_id:
+                    found_by_our_id.append((our[0], report.event.provider, update.provider_message_id))
             elif candidates or our is not None:
                 outcome.foreign += 1
                 log.warning("webhook event %s: a report names a message of another organization", report.event.pk)
@@ -435,6 +438,12 @@ def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None
         else:
             pending.append(report)
 
+    # Found by our id (the send's answer was lost to a timeout): keep the provider's id now, so
+    # later reports match by it. Rare (only after a lost answer): one UPDATE each.
+    for message_id, provider, provider_message_id in found_by_our_id:
+        Message.objects.filter(pk=message_id, provider_message_id="").update(
+            provider=provider, provider_message_id=provider_message_id[:100]
+        )
     results = apply_changes([(message_id, report.update) for report, message_id in matched])
     for (report, _), result in zip(matched, results, strict=True):
         if result is None:
