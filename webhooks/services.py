@@ -69,16 +69,21 @@ class WebhookParseError(Exception):
 
 
 # --- intake ----------------------------------------------------------------------
-def ingest(provider: str, account: ProviderAccount, request: WebhookRequest) -> WebhookEvent | None:
+def ingest(
+    provider: str, account: ProviderAccount, request: WebhookRequest, *, log_refusal: bool = True
+) -> WebhookEvent | None:
     """Verify a provider's request, store it and wake the drain.
 
     Returns the stored event, or None when verification failed: then nothing
-    is stored and the caller answers 403. The request costs one INSERT: the
+    is stored and the caller answers 403 (logged unless `log_refusal` is
+    off: the caller tries again). The request costs one INSERT: the
     drain (`drain_events`) finds repeats of a request we already have and
     stores them as `ignored`, and applies the rest in batches.
     """
     adapter = get_adapter(provider)
     if account.provider != provider or not adapter.verify(request, account.to_config()):
+        if not log_refusal:
+            return None
         log.warning(
             "webhook refused: %s account %s, signature or token did not verify (%s %s bytes, from %s)",
             provider,
