@@ -118,6 +118,10 @@ def _when(value) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# The field MessageSerializer builds for `Message.price` (a string with six places, as DRF writes decimals).
+_PRICE = serializers.DecimalField(max_digits=12, decimal_places=6, read_only=True)
+
+
 def message_json(message) -> dict:
     """What `MessageSerializer(message).data` gives, built by hand.
 
@@ -144,7 +148,8 @@ def message_json(message) -> dict:
         "provider_message_id": message.provider_message_id,
         "encoding": message.encoding,
         "segments": message.segments,
-        "price": message.price,
+        "price": None if message.price is None else _PRICE.to_representation(message.price),
+        "price_currency": message.price_currency,
         "error": error,
         "batch": str(message.batch.public_id) if message.batch_id else None,
         "metadata": message.metadata,

@@ -33,6 +33,7 @@ from django.utils import timezone
 from accounts.models import AccessLog, Organization
 from accounts.services import SYSTEM, Actor, record_access
 from messaging.models import Message, PendingStatusUpdate
+from messaging.spend import record_prices
 from messaging.status import StatusChange, apply_pending_updates, apply_statuses
 from providers.base import CALLBACK_TOKEN_PARAM, ProviderAdapter, StatusUpdate, WebhookRequest, get_adapter
 from providers.models import ProviderAccount
@@ -68,16 +69,21 @@ class WebhookParseError(Exception):
 
 
 # --- intake ----------------------------------------------------------------------
-def ingest(provider: str, account: ProviderAccount, request: WebhookRequest) -> WebhookEvent | None:
+def ingest(
+    provider: str, account: ProviderAccount, request: WebhookRequest, *, log_refusal: bool = True
+) -> WebhookEvent | None:
     """Verify a provider's request, store it and wake the drain.
 
     Returns the stored event, or None when verification failed: then nothing
-    is stored and the caller answers 403. The request costs one INSERT: the
+    is stored and the caller answers 403 (logged unless `log_refusal` is
+    off: the caller tries again). The request costs one INSERT: the
     drain (`drain_events`) finds repeats of a request we already have and
     stores them as `ignored`, and applies the rest in batches.
     """
     adapter = get_adapter(provider)
     if account.provider != provider or not adapter.verify(request, account.to_config()):
+        if not log_refusal:
+            return None
         log.warning(
             "webhook refused: %s account %s, signature or token did not verify (%s %s bytes, from %s)",
             provider,
@@ -415,6 +421,7 @@ def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None
 
     matched: list[tuple[_Report, int]] = []
     pending: list[_Report] = []
+    found_by_our_id: list[tuple[int, str, str]] = []
     for report in reports:
         org = report.account.organization_id
         outcome = outcomes[report.event.pk]
@@ -425,6 +432,8 @@ def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None
             our = by_our_id.get(_uuid_or_none(update.our_message_id))
             if our is not None and our[1] == org:
                 mine = [our[0]]
+                if update.provider_message_id:
+                    found_by_our_id.append((our[0], report.event.provider, update.provider_message_id))
             elif candidates or our is not None:
                 outcome.foreign += 1
                 log.warning("webhook event %s: a report names a message of another organization", report.event.pk)
@@ -434,6 +443,12 @@ def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None
         else:
             pending.append(report)
 
+    # Found by our id (the send's answer was lost to a timeout): keep the provider's id now, so
+    # later reports match by it. Rare (only after a lost answer): one UPDATE each.
+    for message_id, provider, provider_message_id in found_by_our_id:
+        Message.objects.filter(pk=message_id, provider_message_id="").update(
+            provider=provider, provider_message_id=provider_message_id[:100]
+        )
     results = apply_changes([(message_id, report.update) for report, message_id in matched])
     for (report, _), result in zip(matched, results, strict=True):
         if result is None:
@@ -467,7 +482,12 @@ def _apply_reports(reports: list[_Report], outcomes: dict[int, Outcome]) -> None
 
 def apply_changes(pairs: list[tuple[int, StatusUpdate]]) -> list:
     """Apply provider reports to matched messages in one call of the batch status function,
-    in order; None where a report was a repeat."""
+    in order; None where a report was a repeat.
+
+    Prices the reports carry (Infobip prices in the delivery report) are
+    stored first, as the one-report path does: one UPDATE per distinct price.
+    """
+    record_prices((message_id, update.price, update.currency) for message_id, update in pairs if update.price)
     return apply_statuses(
         [
             StatusChange(

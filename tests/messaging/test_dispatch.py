@@ -237,8 +237,10 @@ def test_the_sweeper_applies_an_update_kept_for_an_id_written_later(acme, sandbo
     assert Message.objects.get(pk=pk).status == Status.DELIVERED
 
 
-def test_a_pause_or_an_opt_out_after_acceptance_stops_the_send(acme, sandbox, count_sends):
+def test_a_pause_after_acceptance_holds_the_send_and_an_opt_out_stops_it(acme, sandbox, count_sends):
+    """An opt-out rejects; a pause (privacy rights) holds the message, untouched, until the resume."""
     from messaging.services import add_opt_out
+    from retention.services import resume_organization
 
     first, second = queue(acme, n=2)
     add_opt_out(acme, "sms", Message.objects.get(pk=first).to)
@@ -247,9 +249,16 @@ def test_a_pause_or_an_opt_out_after_acceptance_stops_the_send(acme, sandbox, co
     acme.save()
     dispatch.dispatch([second])
     assert sum(count_sends.values()) == 0
-    assert Message.objects.get(pk=first).error_code == "opted_out"
-    assert Message.objects.get(pk=second).error_code == "organization_paused"
-    assert set(Message.objects.filter(pk__in=[first, second]).values_list("status", flat=True)) == {Status.REJECTED}
+    opted_out = Message.objects.get(pk=first)
+    assert (opted_out.status, opted_out.error_code) == (Status.REJECTED, "opted_out")
+    held = Message.objects.get(pk=second)
+    assert (held.status, held.error_code, held.attempts) == (Status.QUEUED, "", 0)
+    assert not held.events.exists()
+
+    assert resume_organization(acme)
+    dispatch.dispatch([second])
+    assert Message.objects.get(pk=second).status == Status.SENT
+    assert count_sends == Counter({held.to: 1})
 
 
 def test_releasing_due_scheduled_messages_costs_the_same_queries_for_5_and_50(acme, sandbox):

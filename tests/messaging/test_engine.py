@@ -38,6 +38,13 @@ from tests.providers.shared import closed_port_url
 TOKEN = "test-auth-token"
 
 
+@pytest.fixture(autouse=True)
+def local_providers(settings):
+    """The providers here listen on 127.0.0.1, which the outbound guard refuses unless allowed
+    (jood/outbound.py; tests/providers/test_outbound_guard.py checks the refusal itself)."""
+    settings.OUTBOUND_ALLOW_PRIVATE = True
+
+
 class Provider:
     """Twilio's send endpoint on 127.0.0.1: counts sends per `To`, the most in flight at once, and can
     answer late (`delay`), hang past our read timeout after reading the request (`hang`), or refuse

@@ -145,6 +145,29 @@ def test_rotating_through_the_api_keeps_the_old_token_for_the_grace_period(acme,
 
 
 @pytest.mark.django_db
+def test_a_rotation_in_another_process_takes_effect_at_once_despite_the_account_cache(acme, settings):
+    """The intake caches accounts (WEBHOOK_ACCOUNT_CACHE_SECONDS); another process's rotation does not
+    reach this process's cache, so a cached account is trusted with its current token only."""
+    settings.WEBHOOK_ACCOUNT_CACHE_SECONDS = 600
+    settings.SECRET_ROTATION_GRACE_HOURS = 24
+    account = make_account(acme, "infobip", credentials=INFOBIP)
+    old = account.webhook_secret
+    client = Client()
+    assert _intake(client, account, old).status_code == 200  # now cached
+
+    # Rotated elsewhere: a plain UPDATE, no signal reaches this process.
+    ProviderAccount.objects.filter(pk=account.pk).update(
+        webhook_secret="rotated-elsewhere", previous_webhook_secret=old, webhook_secret_rotated_at=timezone.now()
+    )
+    assert _intake(client, account, "rotated-elsewhere").status_code == 200
+    assert _intake(client, account, old).status_code == 200  # its grace period
+
+    ProviderAccount.objects.filter(pk=account.pk).update(webhook_secret_rotated_at=timezone.now() - timedelta(hours=25))
+    assert _intake(client, account, old).status_code == 403
+    assert _intake(client, account, "rotated-elsewhere").status_code == 200
+
+
+@pytest.mark.django_db
 def test_the_portal_button_rotates_for_admins_only(acme, owner, member):
     account = make_account(acme, "unifonic", credentials=UNIFONIC)
     old = account.webhook_secret

@@ -153,7 +153,7 @@ def test_dispatch_rule_holds_claimed_messages_of_paused_or_restricted_organizati
     acme_ids = queued_rows(acme, 2)
     globex_ids = queued_rows(globex, 1)
     services.restrict_processing(acme)
-    claimed = claim(acme_ids + globex_ids)
+    claimed, _lease = claim(acme_ids + globex_ids)  # the ids and the lease they hold
     messages = list(Message.objects.filter(pk__in=claimed).select_related("organization"))
 
     held = messaging_services.held_message_ids(messages)
