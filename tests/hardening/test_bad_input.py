@@ -330,3 +330,16 @@ def test_a_form_without_its_csrf_token_gets_the_portals_403_page(owner):
     assert response.status_code == 403
     assert b"The form expired" in response.content
     assert b"<style" not in response.content
+
+
+@pytest.mark.parametrize(
+    "path, params",
+    [
+        ("/api/v1/messages/export", {"format": "csv", "status": "lost"}),
+        ("/api/v1/analytics/export", {"format": "csv", "start": "2026-02-30"}),
+    ],
+)
+def test_an_export_asked_for_as_csv_answers_its_errors_in_json(acme, path, params):
+    response = _api(acme).get(path, params, HTTP_ACCEPT="text/csv")
+    assert_json_error(response, 400)
+    assert response.json()["error"]["code"] in ("invalid_status", "invalid_date")
