@@ -343,3 +343,16 @@ def test_an_export_asked_for_as_csv_answers_its_errors_in_json(acme, path, param
     response = _api(acme).get(path, params, HTTP_ACCEPT="text/csv")
     assert_json_error(response, 400)
     assert response.json()["error"]["code"] in ("invalid_status", "invalid_date")
+
+
+def test_every_documented_answer_says_its_content(db):
+    """A client generated from the document knows each body: errors are the JSON error shape."""
+    for path, item in _schema()["paths"].items():
+        for method, operation in item.items():
+            for code, response in operation["responses"].items():
+                if code == "204":
+                    continue
+                assert response.get("content"), (method, path, code)
+                if code[0] in "45":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, code)
