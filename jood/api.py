@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, pagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -50,6 +51,7 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let Django answer 500 and log it
+    _answer_in_json(context.get("request"))
     if isinstance(exc, ApiError):
         response.data = error_body(exc.error_code, exc.message, exc.details)
         return response
@@ -72,6 +74,14 @@ def exception_handler(exc, context):
                 code = specific
         response.data = error_body(code, str(detail), details)
     return response
+
+
+def _answer_in_json(request) -> None:
+    """An error is JSON even where the client asked for another format (`?format=csv` on an export)."""
+    renderer = getattr(request, "accepted_renderer", None)
+    if request is not None and not isinstance(renderer, JSONRenderer):
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
 
 
 def _first_message(details) -> str:

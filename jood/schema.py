@@ -47,10 +47,16 @@ class AutoSchema(openapi.AutoSchema):
         if self.method in ("POST", "PUT", "PATCH"):
             codes += ["413", "415"]
         component = self.resolve_serializer(ErrorSerializer, "response")
+
+        def error_content():
+            return {"application/json": {"schema": component.ref}}
+
         for code in codes:
             if code not in responses:
-                responses[code] = {
-                    "description": ERROR_DESCRIPTIONS[code],
-                    "content": {"application/json": {"schema": component.ref}},
-                }
+                responses[code] = {"description": ERROR_DESCRIPTIONS[code], "content": error_content()}
+        for code, response in responses.items():
+            # An error a view documents by its description only (`OpenApiResponse(description=...)`)
+            # still answers in the JSON error shape.
+            if code[:1] in ("4", "5") and not response.get("content"):
+                response["content"] = error_content()
         return dict(sorted(responses.items()))

@@ -12,7 +12,7 @@ import csv
 import io
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 
 from django import forms
@@ -187,7 +187,12 @@ class MessageLogFilter(forms.Form):
             parsed = None
         if parsed is None:
             raise forms.ValidationError("Use an ISO 8601 date-time, e.g. 2026-11-24T09:00:00+03:00.", code="invalid")
-        return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+        try:
+            aware = timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
+            # As UTC: PostgreSQL refuses offsets past ±15:59 that Python parses (+23:59).
+            return aware.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError(f"Use a date between the years {MIN_YEAR} and {MAX_YEAR}.") from None
 
     def clean_created_after(self):
         return self._instant("created_after")

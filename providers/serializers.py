@@ -33,7 +33,10 @@ class ProviderAccountSerializer(serializers.ModelSerializer):
     )
     allowed_prefixes = serializers.ListField(child=serializers.RegexField(r"^\+\d{1,6}$"), required=False)
     # An operator's setting: staff set it in the admin. Shown, never taken (see `validate`).
-    api_base_url = serializers.URLField(read_only=True)
+    # A CharField: empty (the provider's public default) is not a URI, and the schema must allow it.
+    api_base_url = serializers.CharField(
+        read_only=True, help_text="The provider's API address, set by Jood staff; empty: its public default."
+    )
 
     class Meta:
         model = ProviderAccount

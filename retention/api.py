@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -137,7 +138,7 @@ class ExportDownloadView(_PrivacyView):
         description="The zip, once: a second download answers 410 `export_gone`, as does an expired export.",
         tags=["privacy"],
         responses={
-            (200, "application/zip"): OpenApiResponse(description="The zip file."),
+            (200, "application/zip"): OpenApiResponse(response=OpenApiTypes.BINARY, description="The zip file."),
             409: OpenApiResponse(description="`export_not_ready`: still being built."),
             410: OpenApiResponse(description="`export_gone`: downloaded already, expired or failed."),
         },

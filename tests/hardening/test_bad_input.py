@@ -18,7 +18,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import Role
-from tests.conftest import login, make_api_client
+from tests.conftest import login, make_api_client, make_privacy_api_client
 
 pytestmark = pytest.mark.django_db
 
@@ -71,8 +71,10 @@ QUERY_PROBES = [
 ]
 
 
-def test_every_query_parameter_survives_bad_values(acme):
-    client = _api(acme)
+def test_every_query_parameter_survives_bad_values(acme, owner):
+    # A key with the owner's `privacy` scope: the owner-only lists (exports) are probed too.
+    client = make_privacy_api_client(acme, owner)
+    client.raise_request_exception = False
     probed = 0
     for _method, path, operation in _operations(("get",)):
         names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "query"]
@@ -150,8 +152,10 @@ def test_invalid_json_is_a_400(acme):
         base64.b64encode("p=\udcff".encode("utf-8", "surrogatepass")).decode(),
     ],
 )
-def test_a_tampered_cursor_is_a_404_or_400_on_every_list(acme, cursor):
-    client = _api(acme)
+def test_a_tampered_cursor_is_a_404_or_400_on_every_list(acme, owner, cursor):
+    # A key with the owner's `privacy` scope: it reaches the owner-only lists (exports) too.
+    client = make_privacy_api_client(acme, owner)
+    client.raise_request_exception = False
     for _method, path, operation in _operations(("get",)):
         if not any(p["name"] == "cursor" for p in operation.get("parameters", [])):
             continue
@@ -326,3 +330,29 @@ def test_a_form_without_its_csrf_token_gets_the_portals_403_page(owner):
     assert response.status_code == 403
     assert b"The form expired" in response.content
     assert b"<style" not in response.content
+
+
+@pytest.mark.parametrize(
+    "path, params",
+    [
+        ("/api/v1/messages/export", {"format": "csv", "status": "lost"}),
+        ("/api/v1/analytics/export", {"format": "csv", "start": "2026-02-30"}),
+    ],
+)
+def test_an_export_asked_for_as_csv_answers_its_errors_in_json(acme, path, params):
+    response = _api(acme).get(path, params, HTTP_ACCEPT="text/csv")
+    assert_json_error(response, 400)
+    assert response.json()["error"]["code"] in ("invalid_status", "invalid_date")
+
+
+def test_every_documented_answer_says_its_content(db):
+    """A client generated from the document knows each body: errors are the JSON error shape."""
+    for path, item in _schema()["paths"].items():
+        for method, operation in item.items():
+            for code, response in operation["responses"].items():
+                if code == "204":
+                    continue
+                assert response.get("content"), (method, path, code)
+                if code[0] in "45":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}, (method, path, code)

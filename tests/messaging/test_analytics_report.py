@@ -140,7 +140,9 @@ def test_the_api_returns_the_report_and_the_old_rows(acme_api, globex_api, histo
 def test_the_api_refuses_a_bad_range(acme_api):
     assert_error(acme_api.get("/api/v1/analytics", {"start": "2026-02-30"}), 400, "invalid_date")
     assert_error(acme_api.get("/api/v1/analytics", {"start": "2026-01-02", "end": "2026-01-01"}), 400, "invalid_range")
-    assert_error(acme_api.get("/api/v1/analytics/export", {"start": "x\x00"}), 400, "invalid_date")
+    assert_error(acme_api.get("/api/v1/analytics/export", {"start": "x"}), 400, "invalid_date")
+    # A NUL byte: the request guard refuses the query string before the view reads the date.
+    assert_error(acme_api.get("/api/v1/analytics/export", {"start": "x\x00"}), 400, "invalid_query")
     # The ends of the calendar are mistakes, not a day's bounds that overflow into a 500.
     assert_error(acme_api.get("/api/v1/analytics", {"end": "0001-01-01"}), 400, "invalid_range")
     assert_error(acme_api.get("/api/v1/analytics", {"start": "9999-12-30", "end": "9999-12-31"}), 400, "invalid_range")
