@@ -283,7 +283,8 @@ def celery_queue_depth() -> int | str:
     try:
         import redis
 
-        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        timeout = settings.REDIS_SOCKET_TIMEOUT
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
         try:
             return int(client.llen(CELERY_QUEUE))
         finally:

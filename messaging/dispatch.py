@@ -106,24 +106,19 @@ WAKE_KEY = "jood:wake:{}"  # set while a wake-up of the lane is fresh (debounce)
 SLOT_KEY = "jood:drain:{}:{}"  # one per drain running on a lane
 PAUSE_KEY = "jood:pause:{}"  # set when recording failed: the lane sends nothing until the chunk's lease is over
 
-_redis = None
-_redis_pid = None
-
 
 def redis_client():
-    global _redis, _redis_pid
-    if _redis is None or _redis_pid != os.getpid():
-        import redis
+    """REDIS_URL's Redis (the coordination store, jood/coordination.py): never the broker, which may be RabbitMQ."""
+    from jood import coordination
 
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
-        _redis_pid = os.getpid()
-    return _redis
+    return coordination.client()
 
 
 def _eager() -> bool:
+    """Send here and now: tasks run in this process (embedded mode, tests)."""
     from jood.celery import app
 
-    return bool(app.conf.task_always_eager) or not settings.REDIS_URL
+    return bool(app.conf.task_always_eager)
 
 
 def publish_dispatch(message_ids: list[int]) -> None:
@@ -145,6 +140,17 @@ def publish_dispatch(message_ids: list[int]) -> None:
                 dispatch_messages.apply_async(args=[message_ids[start : start + chunk_size()]], retry=False)
             except Exception:
                 log.exception("dispatch of %d messages failed; the sweeper will pick them up", len(message_ids))
+        return
+    if not settings.REDIS_URL:
+        # A broker (RabbitMQ) but no Redis to coordinate the lanes: one task per chunk on its lane's queue.
+        try:
+            for lane, ids in lanes_for(message_ids).items():
+                for start in range(0, len(ids), chunk_size()):
+                    dispatch_messages.apply_async(
+                        args=[ids[start : start + chunk_size()]], queue=lane_queue(lane), retry=False
+                    )
+        except Exception:
+            log.warning("dispatch publish failed for %d messages; the sweeper will pick them up", len(message_ids))
         return
     try:
         by_lane = lanes_for(message_ids)
@@ -206,6 +212,11 @@ def drain(lane: int) -> int:
     `DISPATCH_DRAIN_SECONDS` and wakes its lane again, so a long backlog
     never holds a worker for ever.
     """
+    if not settings.REDIS_URL:
+        # Published by a process that has REDIS_URL while this one has none: the lane's ids are in a
+        # Redis this worker cannot see. The rows stay queued and the sweeper publishes them again.
+        log.error("drain_lane(%s) needs REDIS_URL (the lanes' coordination store); set it on every worker", lane)
+        return 0
     client = redis_client()
     if client.exists(PAUSE_KEY.format(lane)):
         return 0

@@ -35,17 +35,18 @@ return tostring(wait)
 
 _local: dict[int, tuple[float, float]] = {}
 _lock = threading.Lock()
-_script = None
+_scripts: dict[int, object] = {}
 
 
 def _redis_script():
-    global _script
-    if _script is None:
-        import redis
+    """The bucket script on REDIS_URL's Redis (jood/coordination.py: bounded by REDIS_SOCKET_TIMEOUT)."""
+    from jood import coordination
 
-        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-        _script = client.register_script(_LUA)
-    return _script
+    client = coordination.client()
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_LUA)
+    return script
 
 
 def acquire(account_id: int, rate: float, tokens: int = 1, capacity: float | None = None) -> float:

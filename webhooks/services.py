@@ -19,7 +19,6 @@ import hashlib
 import inspect
 import json
 import logging
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -110,22 +109,13 @@ def ingest(
 
 
 WAKE_KEY = "jood:webhooks:drain-wake"
-_redis = None
-
-
-_redis_lock = threading.Lock()
 
 
 def _wake_client():
-    """One client per process, made once (two threads racing here would close each other's pool)."""
-    global _redis
-    if _redis is None:
-        import redis
+    """REDIS_URL's Redis (jood/coordination.py: one client per process, REDIS_SOCKET_TIMEOUT), never the broker."""
+    from jood import coordination
 
-        with _redis_lock:
-            if _redis is None:
-                _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
-    return _redis
+    return coordination.client()
 
 
 def wake_drain() -> bool:

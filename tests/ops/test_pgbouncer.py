@@ -13,7 +13,7 @@ import requests
 from django.db import connection
 
 from providers import services
-from tests.conftest import make_api_client
+from tests.conftest import make_privacy_api_client
 from tests.ops.processes import PgBouncer, WebApp, database_url_via, wait_for
 
 pytestmark = [
@@ -23,11 +23,11 @@ pytestmark = [
 ]
 
 
-def test_the_app_works_through_pgbouncer_in_transaction_mode(acme, acme_api):
+def test_the_app_works_through_pgbouncer_in_transaction_mode(acme, acme_api, owner):
     services.connect_account(
         acme, provider="sandbox", channel="sms", label="Sandbox", credentials={}, messages_per_second=0
     )
-    admin = make_api_client(acme, role="admin")
+    admin = make_privacy_api_client(acme, owner)  # a data export is an owner-only action
     bouncer = PgBouncer()
     web = None
     try:

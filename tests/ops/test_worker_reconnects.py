@@ -4,6 +4,10 @@ Redis: a private redis-server, killed and started again on the same port.
 RabbitMQ (on 127.0.0.1:5672, a vhost of this test's own): reached through a
 TCP proxy that the test cuts and restores. Either way the worker process must
 still be alive afterwards and send what is published once the broker is back.
+
+The dispatch lanes (id sets, wake-ups) live in REDIS_URL's Redis, not in the
+broker: with RabbitMQ, worker and publisher share a private redis-server as
+REDIS_URL, as a deployment with RabbitMQ and Redis does.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import time
 import uuid
 
 import pytest
+import redis
 from django.db import connection
+from django.test import override_settings
 
 from jood.celery import app as celery_app
 from messaging import dispatch
@@ -31,8 +37,11 @@ RABBITMQ_PORT = 5672
 
 
 @contextlib.contextmanager
-def publishing_to(url: str):
-    """Publish from this process to `url` (whatever the test settings' broker is), then put the app back as it was."""
+def publishing_to(url: str, redis_url: str):
+    """Publish from this process to broker `url` with `redis_url` as REDIS_URL (whatever the test settings say).
+
+    The app is put back as it was afterwards.
+    """
     conf = celery_app.conf
     saved = conf.broker_url, conf.task_always_eager, celery_app._pool, celery_app.amqp._producer_pool
     conf.broker_url, conf.task_always_eager = url, False
@@ -40,13 +49,17 @@ def publishing_to(url: str):
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
     try:
-        yield
+        with override_settings(REDIS_URL=redis_url):
+            yield
     finally:
         conf.broker_url, conf.task_always_eager, celery_app._pool, celery_app.amqp._producer_pool = saved
 
 
-def publish(url: str, ids: list[int]) -> None:
-    with publishing_to(url):
+def publish(url: str, ids: list[int], redis_url: str | None = None) -> None:
+    """Publish as a web process whose broker is `url` and REDIS_URL `redis_url` (by default the broker, if Redis)."""
+    if redis_url is None:
+        redis_url = url if url.startswith("redis") else ""
+    with publishing_to(url, redis_url):
         dispatch.publish_dispatch(ids)
 
 
@@ -54,17 +67,18 @@ def all_sent(ids) -> bool:
     return not Message.objects.filter(pk__in=ids).exclude(status=Status.SENT).exists()
 
 
-def send_through_an_outage(organization, broker_url: str, outage, restore) -> None:
-    """Start a worker on `broker_url`, see it send, run the outage, restore, and see it send again."""
+def send_through_an_outage(organization, broker_url: str, outage, restore, redis_url: str | None = None) -> None:
+    """Start a worker on `broker_url` (REDIS_URL `redis_url`, by default the broker), see it send,
+    run the outage, restore, and see it send again."""
+    if redis_url is None:
+        redis_url = broker_url
     server = MockTwilio()
     worker = None
     try:
         twilio_account(organization, server.url)
-        worker = start_worker(
-            REDIS_URL=broker_url if broker_url.startswith("redis") else "", CELERY_BROKER_URL=broker_url
-        )
+        worker = start_worker(REDIS_URL=redis_url, CELERY_BROKER_URL=broker_url)
         before = queued_rows(organization, 3)
-        publish(broker_url, before)
+        publish(broker_url, before, redis_url)
         assert wait_for(lambda: all_sent(before), timeout=60), worker.stderr.read1().decode()[-3000:]
 
         outage()
@@ -77,7 +91,7 @@ def send_through_an_outage(organization, broker_url: str, outage, restore) -> No
         while time.monotonic() < deadline and not all_sent(after):
             assert worker.poll() is None, "the worker exited: " + worker.stderr.read().decode()[-3000:]
             try:
-                publish(broker_url, after)
+                publish(broker_url, after, redis_url)
             except Exception:
                 pass
             wait_for(lambda: all_sent(after), timeout=5)
@@ -127,13 +141,35 @@ def rabbitmq_vhost():
 
 
 def test_a_message_goes_through_a_worker_on_rabbitmq(acme, rabbitmq_vhost):
+    """RabbitMQ as broker, Redis (REDIS_URL) for the lanes: the deployment README "Scaling out" describes."""
+    url = f"amqp://guest:guest@127.0.0.1:{RABBITMQ_PORT}/{rabbitmq_vhost}"
+    redis_server = PrivateRedis()
+    server = MockTwilio()
+    worker = start_worker(REDIS_URL=redis_server.url, CELERY_BROKER_URL=url)
+    try:
+        twilio_account(acme, server.url)
+        ids = queued_rows(acme, 5)
+        publish(url, ids, redis_server.url)
+        assert wait_for(lambda: all_sent(ids), timeout=60), worker.stderr.read1().decode()[-3000:]
+        # The lane's ids went through this Redis (not the broker), and nothing is left waiting there.
+        client = redis.Redis.from_url(redis_server.url)
+        assert not [k for k in client.scan_iter("jood:lane:*") if client.scard(k)]
+    finally:
+        stop(worker)
+        server.close()
+        redis_server.stop()
+    assert sum(server.sends.values()) == 5
+
+
+def test_a_message_goes_through_a_worker_on_rabbitmq_without_redis(acme, rabbitmq_vhost):
+    """RabbitMQ and no REDIS_URL anywhere: no lane sets to share, so one task per chunk on its lane's queue."""
     url = f"amqp://guest:guest@127.0.0.1:{RABBITMQ_PORT}/{rabbitmq_vhost}"
     server = MockTwilio()
     worker = start_worker(REDIS_URL="", CELERY_BROKER_URL=url)
     try:
         twilio_account(acme, server.url)
         ids = queued_rows(acme, 5)
-        publish(url, ids)
+        publish(url, ids, "")
         assert wait_for(lambda: all_sent(ids), timeout=60), worker.stderr.read1().decode()[-3000:]
     finally:
         stop(worker)
@@ -143,11 +179,13 @@ def test_a_message_goes_through_a_worker_on_rabbitmq(acme, rabbitmq_vhost):
 
 def test_the_worker_reconnects_after_a_rabbitmq_outage(acme, rabbitmq_vhost):
     proxy = TcpProxy(RABBITMQ_PORT)
+    redis_server = PrivateRedis()
     try:
         url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/{rabbitmq_vhost}"
-        send_through_an_outage(acme, url, proxy.cut, proxy.restore)
+        send_through_an_outage(acme, url, proxy.cut, proxy.restore, redis_url=redis_server.url)
     finally:
         proxy.close()
+        redis_server.stop()
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL)")
