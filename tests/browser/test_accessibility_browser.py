@@ -21,6 +21,7 @@ from tests.conftest import make_account
 # Pages of /portal/ that are not pages (JSON, POST-only actions, downloads) or need a one-time token.
 NOT_PAGES = {
     "portal-logout",
+    "portal-batch-refused",  # the refused rows of a bulk upload, as CSV
     "portal-switch-organization",
     "portal-message-status",
     "portal-message-cancel",
