@@ -91,7 +91,9 @@ class Provider:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A chunk connects all at once: the default listen backlog of 5 refuses some on a busy machine.
+        server_class = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 128})
+        self.server = server_class(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/2010-04-01"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -132,11 +134,8 @@ def test_a_chunk_goes_out_concurrently_over_keep_alive(acme, provider):
     server = provider(delay=0.3)
     twilio(acme, server.url)
     ids = queued_rows(acme, 20)
-    started = time.monotonic()
     assert dispatch.dispatch(ids) == 20
-    took = time.monotonic() - started
-    # One at a time this is 20 × 0.3 = 6 s.
-    assert took < 3.0, took
+    # One at a time, one request would be in flight; the chunk keeps many (speed itself is the bench's).
     assert server.most_in_flight >= 10
     assert Message.objects.filter(pk__in=ids, status=Status.SENT).count() == 20
 
