@@ -7,6 +7,7 @@ from django.core.cache import cache as default_cache
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import ApiKey
+from jood import coordination
 
 log = logging.getLogger(__name__)
 
@@ -14,24 +15,6 @@ log = logging.getLogger(__name__)
 _local_counts: dict[str, int] = {}
 _local_lock = threading.Lock()
 _last_warning = [0.0]
-
-_client = None
-_client_lock = threading.Lock()
-
-
-def _redis():
-    """One client per process, made once (two threads racing here would close each other's pool)."""
-    global _client
-    if _client is None:
-        import redis
-
-        with _client_lock:
-            if _client is None:
-                timeout = settings.REDIS_SOCKET_TIMEOUT
-                _client = redis.Redis.from_url(
-                    settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
-                )
-    return _client
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):
@@ -82,7 +65,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         if settings.REDIS_URL and self.cache is default_cache:
             # One round trip on a client kept for the process: Django's cache makes a new
             # client per call and its add + incr cost three (bench: ~1 ms of a send).
-            pipe = _redis().pipeline(transaction=False)
+            pipe = coordination.client().pipeline(transaction=False)
             pipe.incr(counter)
             pipe.expire(counter, int(self.duration) + 1, nx=True)
             return int(pipe.execute()[0])
