@@ -254,14 +254,14 @@ _CALLER_FIELDS = (
 def release_scheduled(now: datetime, limit: int = 10_000) -> list[int]:
     """Move due scheduled messages to `queued`: one UPDATE and one bulk insert of events, not a
     transaction per message (a scheduled bulk send falls due all at once). Returns their ids."""
+    from messaging.services import exclude_held  # services imports this module
+
     with transaction.atomic():
-        # A paused or restricted organization's scheduled messages wait (messaging.services.exclude_held).
-        ids = list(
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=Status.SCHEDULED, scheduled_at__lte=now)
-            .filter(organization__paused_at__isnull=True, organization__processing_restricted_at__isnull=True)
-            .values_list("pk", flat=True)[:limit]
+        # A paused or restricted organization's scheduled messages wait: the one rule of holding.
+        due = Message.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+            status=Status.SCHEDULED, scheduled_at__lte=now
         )
+        ids = list(exclude_held(due).values_list("pk", flat=True)[:limit])
         if not ids:
             return []
         Message.objects.filter(pk__in=ids).update(status=Status.QUEUED, queued_at=now, updated_at=now)
