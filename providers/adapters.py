@@ -1,3 +1,13 @@
-"""Imports every adapter module so that each registers itself."""
+"""The registry: every adapter, in the order people see them (the model's choices, forms).
 
-from providers import infobip, sandbox, twilio, unifonic, whatsapp  # noqa: F401
+Provider names live here only: `providers.models.Provider`, the intake URLs
+and the MMS routing are derived from these classes and their capabilities.
+"""
+
+from providers.infobip import InfobipAdapter
+from providers.sandbox import SandboxAdapter
+from providers.twilio import TwilioAdapter
+from providers.unifonic import UnifonicAdapter
+from providers.whatsapp import WhatsAppAdapter
+
+ADAPTERS = (TwilioAdapter, InfobipAdapter, UnifonicAdapter, WhatsAppAdapter, SandboxAdapter)

@@ -8,14 +8,17 @@ To add a provider, see providers/README.md.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 import threading
+import tomllib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -260,6 +263,19 @@ def constant_time_in(candidate: str, secrets: list[str] | tuple[str, ...]) -> bo
     return ok
 
 
+def body_signature(secret: str, body: bytes) -> str:
+    """Return `sha256=<hex HMAC-SHA256 of body>`: Meta's X-Hub-Signature-256, which the sandbox copies."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def body_signed(given: str, body: bytes, secrets: list[str] | tuple[str, ...]) -> bool:
+    """True if `given` is the `body_signature` of body under one of secrets; compares in constant time."""
+    scheme, _, digest = (given or "").strip().partition("=")
+    if scheme != "sha256" or not digest:
+        return False
+    return constant_time_in(f"sha256={digest.lower()}", [body_signature(secret, body) for secret in secrets if secret])
+
+
 def recipient_digits(number: str) -> str:
     """Return a number as digits only, without `+` or `00` (Infobip §2a, Unifonic §2 `Recipient`)."""
     digits = re.sub(r"\D", "", number or "")
@@ -304,6 +320,56 @@ def as_int(value: Any) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What we know of one provider error code (an entry of providers/errors.toml)."""
+
+    kind: str = ""  # why: "opted_out", "bad_credentials", "rate_limited", "payload"...
+    retryable: bool | None = None  # None: the HTTP status decides (429 and 5xx retry)
+    text: str = ""  # our readable text, where the provider's own is missing or unreliable
+    retry_after: float | None = None  # a pace the doc gives, in seconds; the answer's Retry-After wins
+
+
+ERRORS_FILE = Path(__file__).with_name("errors.toml")
+
+
+@functools.cache
+def _error_tables() -> dict[str, tuple[dict[str, ErrorInfo], list[tuple[int, int, ErrorInfo]]]]:
+    """Read providers/errors.toml once: per provider, {code: info} and the (low, high, info) ranges."""
+    with ERRORS_FILE.open("rb") as file:
+        data = tomllib.load(file)
+    tables = {}
+    for provider, entries in data.items():
+        codes: dict[str, ErrorInfo] = {}
+        ranges: list[tuple[int, int, ErrorInfo]] = []
+        for key, entry in entries.items():
+            entry = dict(entry)
+            alias = entry.pop("name", "")
+            info = ErrorInfo(**entry)
+            low, dash, high = key.partition("-")
+            if dash:
+                ranges.append((int(low), int(high), info))
+            else:
+                codes[key] = info
+            if alias:
+                codes[alias] = info
+        tables[provider] = (codes, ranges)
+    return tables
+
+
+def error_info(provider: str, code: Any) -> ErrorInfo | None:
+    """Return what providers/errors.toml says of a provider's error code, or None if it says nothing."""
+    codes, ranges = _error_tables().get(provider, ({}, []))
+    code = "" if code is None else str(code)
+    if code in codes:
+        return codes[code]
+    number = as_int(code) if code.isdigit() else None
+    for low, high, info in ranges:
+        if number is not None and low <= number <= high:
+            return info
+    return None
+
+
 _sessions: dict[tuple[str, str], requests.Session] = {}
 _sessions_lock = threading.Lock()
 
@@ -311,14 +377,23 @@ _sessions_lock = threading.Lock()
 class ProviderAdapter:
     """Base of every adapter. Override the class attributes and the methods.
 
-    Subclasses set `name`, `channels`, `default_base_url`,
+    Subclasses set `name`, `label`, `channels`, what a message may carry
+    (`supports_templates`, `max_media`, `supports_mms`), `default_base_url`,
     `required_credentials` (and `optional_credentials`), and implement
-    `send`, `verify`, `parse_status_callback`, `check_credentials`, and
-    `parse_inbound` where the provider has inbound messages.
+    `send`, `error_from_response`, `parse_status_callback`, `probe`, and
+    `parse_inbound` where the provider has inbound messages; `verify` where
+    callbacks are signed (the default checks the `?t=` token). Error codes
+    and their classes are data: the provider's table in providers/errors.toml.
     """
 
     name: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # the name people read (model choices, portal)
     channels: ClassVar[tuple[str, ...]] = ("sms",)
+    # What a message may carry (`refuse_unsupported`): provider-side templates, attachments.
+    supports_templates: ClassVar[bool] = False
+    max_media: ClassVar[int] = 0
+    # Whether media go out on SMS (MMS): routing sends an SMS with media only to these.
+    supports_mms: ClassVar[bool] = False
     default_base_url: ClassVar[str] = ""
     required_credentials: ClassVar[tuple[str, ...]] = ()
     optional_credentials: ClassVar[tuple[str, ...]] = ()
@@ -327,8 +402,8 @@ class ProviderAdapter:
     public_credentials: ClassVar[tuple[str, ...]] = ()
     # (connect, read) seconds: every call has a timeout.
     timeout: ClassVar[tuple[float, float]] = (3.05, 15.0)
-    # Whether the provider signs or tokens its callbacks in a way that needs
-    # a per-account secret in the callback URL (`?t=`).
+    # Whether the provider signs nothing, so its callbacks carry a per-account
+    # token in the callback URL (`?t=`), which the default `verify` checks.
     callback_token_in_url: ClassVar[bool] = False
     # Whether the provider refuses a second message with our id (Infobip
     # messageId, Unifonic CorrelationID): then an unknown outcome is a plain retry.
@@ -436,6 +511,58 @@ class ProviderAdapter:
                 f"{self.name}: {exc.__class__.__name__}", permanent=False, code="request_error"
             ) from exc
 
+    def call(
+        self, account: AccountConfig, method: str, url: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any
+    ) -> tuple[requests.Response, Any]:
+        """Send one request; return the answer and its JSON body.
+
+        An answer with a status not in `ok` raises `error_from_response`; a
+        body that is not JSON raises the retryable `malformed`.
+        """
+        response = self.request(account, method, url, **kwargs)
+        if response.status_code not in ok:
+            raise self.error_from_response(response)
+        return response, self.json(response)
+
+    def error_from_response(self, response: requests.Response) -> ProviderError:
+        """Return the error for an answer that is not a success. Override to read the provider's error body."""
+        return self.coded_error(response, f"{self.name}: HTTP {response.status_code}", "")
+
+    def coded_error(self, response: requests.Response, message: str, code: str) -> ProviderError:
+        """Return the error for an answer naming the provider's `code` ("" for none).
+
+        The code's entry in providers/errors.toml decides whether a retry can
+        help and names the kind; for a code it does not know, the HTTP status
+        decides (429 and 5xx retry). A retry waits the answer's Retry-After,
+        else the entry's pace.
+        """
+        status = response.status_code
+        info = self.error_info(code) if code else None
+        if info is not None and info.retryable is not None:
+            permanent = not info.retryable
+        else:
+            permanent = not (status == 429 or status >= 500)
+        retry_after = None
+        if not permanent:
+            retry_after = parse_retry_after(response.headers.get("Retry-After")) or (info and info.retry_after)
+        return ProviderError(
+            message,
+            permanent=permanent,
+            code=code or str(status),
+            http_status=status,
+            retry_after=retry_after,
+            kind=info.kind if info else "",
+        )
+
+    def error_info(self, code: Any) -> ErrorInfo | None:
+        """Return this provider's entry of providers/errors.toml for `code`, or None."""
+        return error_info(self.name, code)
+
+    def error_text(self, code: Any) -> str:
+        """Return our readable text for `code` from providers/errors.toml, or ""."""
+        info = self.error_info(code)
+        return info.text if info else ""
+
     def http_error(self, response: requests.Response) -> ProviderError | None:
         """Return the generic retryable error for 429 and 5xx, None for any other status."""
         if response.status_code == 429:
@@ -463,6 +590,15 @@ class ProviderAdapter:
             http_status=response.status_code,
         )
 
+    @staticmethod
+    def json_object(response: requests.Response) -> dict[str, Any]:
+        """Return the answer's JSON object, or {} if it is not one (an error body we may not be able to read)."""
+        try:
+            body = response.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
+
     def json(self, response: requests.Response) -> Any:
         """Parse a JSON answer; a malformed one is retryable (the send may not have happened)."""
         try:
@@ -470,21 +606,68 @@ class ProviderAdapter:
         except ValueError as exc:
             raise self.malformed(response) from exc
 
+    # --- up-front refusals -------------------------------------------------
+    def refuse_unsupported(self, message: OutboundMessage) -> None:
+        """Raise UnsupportedFeature for what this provider cannot send (`channels`, templates, media)."""
+        if message.channel not in self.channels:
+            raise UnsupportedFeature(
+                f"{self.name}: channel {message.channel!r} is not supported, only {', '.join(self.channels)}"
+            )
+        if message.template is not None and not self.supports_templates:
+            raise UnsupportedFeature(f"{self.name}: no provider-side templates; send the rendered body")
+        if len(message.media) > self.max_media:
+            if not self.max_media:
+                raise UnsupportedFeature(f"{self.name}: messages cannot carry media")
+            raise UnsupportedFeature(f"{self.name}: at most {self.max_media} media per message")
+
+    def require_recipient(self, number: str) -> str:
+        """Return the recipient as the provider takes it; refuse an empty one for good."""
+        if not number:
+            raise ProviderError(f"{self.name}: no recipient number", permanent=True, code="invalid_recipient")
+        return number
+
     # --- the interface -----------------------------------------------------
     def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
         raise UnsupportedFeature(f"{self.name} cannot send")
 
     def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
-        """Return True if the callback is authentic for this account."""
-        return False
+        """Return True if the callback is authentic for this account.
 
-    def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
+        The default accepts the account's `?t=` token where the provider signs
+        nothing (`callback_token_in_url`); a provider that signs overrides it.
+        """
+        return self.callback_token_in_url and self.token_matches(account, request.query_value(CALLBACK_TOKEN_PARAM))
+
+    @staticmethod
+    def token_matches(account: AccountConfig, *candidates: str) -> bool:
+        """True if a candidate is the account's webhook token (the current one, or one in its grace period)."""
+        if not account.webhook_secret:
+            return False
+        secrets = account.webhook_secrets()
+        return any(candidate and constant_time_in(candidate, secrets) for candidate in candidates)
+
+    def parse_status_callback(
+        self, request: WebhookRequest, account: AccountConfig | None = None
+    ) -> list[StatusUpdate]:
+        """Return the status reports of a callback. `account` is the account it came for, where known
+        (Unifonic reads its report times in the account's time zone)."""
         return []
 
     def parse_inbound(self, request: WebhookRequest) -> list[InboundMessage]:
         return []
 
     def check_credentials(self, account: AccountConfig) -> HealthResult:
+        """Ask the provider whether the credentials work (`probe`); a request that failed says why."""
+        try:
+            return self.probe(account)
+        except ProviderError as exc:
+            # Refused before the provider answered: our own check of the credentials' shape
+            # (an Infobip base URL) is the credentials'; a transport failure or a guarded address is not.
+            problem = exc.permanent and exc.code != "unsafe_destination"
+            return HealthResult("bad_credentials" if problem else "unreachable", exc.message)
+
+    def probe(self, account: AccountConfig) -> HealthResult:
+        """Call the provider's cheapest authenticated read and judge the answer. Override."""
         return HealthResult("unreachable", f"{self.name} has no credentials check")
 
     def handshake(self, request: WebhookRequest, account: AccountConfig) -> tuple[int, str] | None:
@@ -508,25 +691,25 @@ def _before_request_written(exc: requests.ConnectionError) -> bool:
     return isinstance(reason, (NewConnectionError, SSLError)) or isinstance(cause, (NewConnectionError, SSLError))
 
 
-_registry: dict[str, type[ProviderAdapter]] = {}
+@functools.cache
+def _registry() -> dict[str, type[ProviderAdapter]]:
+    from providers.adapters import ADAPTERS
 
-
-def register(cls: type[ProviderAdapter]) -> type[ProviderAdapter]:
-    _registry[cls.name] = cls
-    return cls
+    return {cls.name: cls for cls in ADAPTERS}
 
 
 def get_adapter(name: str) -> ProviderAdapter:
     """Return the adapter for a provider name ("twilio", "sandbox", ...)."""
-    from providers import adapters  # noqa: F401  (imports every module so they register)
-
     try:
-        return _registry[name]()
+        return _registry()[name]()
     except KeyError:
         raise LookupError(f"unknown provider {name!r}") from None
 
 
-def provider_names() -> list[str]:
-    from providers import adapters  # noqa: F401
-
-    return sorted(_registry)
+def provider_names(**capabilities: Any) -> list[str]:
+    """Return the provider names, sorted; with keywords, those whose adapter has them (`supports_mms=True`)."""
+    return sorted(
+        name
+        for name, cls in _registry().items()
+        if all(getattr(cls, attr) == value for attr, value in capabilities.items())
+    )

@@ -43,14 +43,11 @@ from providers.base import (
     ProviderError,
     SendResult,
     StatusUpdate,
-    UnsupportedFeature,
     WebhookRequest,
     as_int,
     canonical_uuid,
-    constant_time_in,
     normalize_price,
     recipient_digits,
-    register,
 )
 
 SEND_PATH = "/sms/3/messages"
@@ -111,7 +108,6 @@ GROUP_NAMES = {1: "PENDING", 2: "UNDELIVERABLE", 3: "DELIVERED", 4: "EXPIRED", 5
 STATUS_BY_ID_LAST: dict[int, str] = {87: FAILED}
 
 DUPLICATE_ID = 23
-SYSTEM_ERROR_ID = 21
 
 
 def normalize_status(status: dict[str, Any]) -> str | None:
@@ -153,19 +149,10 @@ def base_url_error(value: str) -> str:
     return ""
 
 
-# Rejections (§3) that mean the recipient does not want messages: an opt-out is recorded.
-OPTED_OUT_REJECTIONS: dict[int | str, str] = {
-    10: "opted_out",  # REJECTED_DND: the number is on a do-not-disturb register
-    "REJECTED_DND": "opted_out",
-    14: "opted_out",  # REJECTED_DESTINATION_BLOCKLISTED
-    "REJECTED_DESTINATION_BLOCKLISTED": "opted_out",
-}
-
-
-@register
 class InfobipAdapter(ProviderAdapter):
     name = "infobip"
-    channels = ("sms",)
+    label = "Infobip"
+    channels = ("sms",)  # text SMS only: no media, no provider-side templates
     required_credentials = ("api_key", "base_url")
     public_credentials = ("base_url",)
     callback_token_in_url = True
@@ -209,15 +196,8 @@ class InfobipAdapter(ProviderAdapter):
     # --- send --------------------------------------------------------------
     def build_payload(self, account: AccountConfig, message: OutboundMessage) -> dict[str, Any]:
         """Return the JSON body of `POST /sms/3/messages` for one message (§2a)."""
-        if message.channel != "sms":
-            raise UnsupportedFeature(f"infobip sends SMS only, not {message.channel}")
-        if message.media:
-            raise UnsupportedFeature("infobip: this adapter sends text SMS only, not media")
-        if message.template is not None:
-            raise UnsupportedFeature("infobip: SMS has no provider-side templates; send the rendered body")
-        to = recipient_digits(message.to)
-        if not to:
-            raise ProviderError("infobip: no recipient number", permanent=True, code="invalid_recipient")
+        self.refuse_unsupported(message)
+        to = self.require_recipient(recipient_digits(message.to))
         options = account.settings or {}
         item: dict[str, Any] = {
             # §2a: our id as messageId, so Infobip dedups a resend (status 23)
@@ -245,10 +225,7 @@ class InfobipAdapter(ProviderAdapter):
     def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
         """Send one SMS; raise ProviderError classified as in the README's error table."""
         payload = self.build_payload(account, message)
-        response = self.request(account, "POST", self.api_url(account, SEND_PATH), json=payload)
-        if response.status_code != 200:
-            raise self.error_from_response(response)
-        data = self.json(response)
+        response, data = self.call(account, "POST", self.api_url(account, SEND_PATH), json=payload)
         messages = data.get("messages") if isinstance(data, dict) else None
         if not messages or not isinstance(messages[0], dict) or not messages[0].get("messageId"):
             raise self.malformed(response, "no messages[].messageId")
@@ -281,13 +258,14 @@ class InfobipAdapter(ProviderAdapter):
                 already_sent=True,
             )
         if normalize_status(status) in (FAILED, UNDELIVERED):
-            retryable = sid == SYSTEM_ERROR_ID or name == "REJECTED_SYSTEM_ERROR"
+            # The `infobip` table of providers/errors.toml knows a rejection by its id or its name.
+            known = [info for info in (self.error_info(sid), self.error_info(name)) if info is not None]
             raise ProviderError(
                 f"infobip: {description}",
-                permanent=not retryable,
+                permanent=not any(info.retryable for info in known),
                 code=name or str(sid),
                 http_status=http_status,
-                kind=OPTED_OUT_REJECTIONS.get(sid, "") or OPTED_OUT_REJECTIONS.get(name, ""),
+                kind=next((info.kind for info in known if info.kind), ""),
             )
 
     def error_from_response(self, response: requests.Response) -> ProviderError:
@@ -317,13 +295,13 @@ class InfobipAdapter(ProviderAdapter):
         A Subscription with BASIC security (§5.2) may carry it instead as the
         password of `Authorization: Basic`.
         """
-        if not account.webhook_secret:
-            return False
-        secrets = account.webhook_secrets()  # the current token and, after a rotation, the old one for a while
-        candidates = [request.query_value(CALLBACK_TOKEN_PARAM), basic_password(request.header("authorization"))]
-        return any(candidate and constant_time_in(candidate, secrets) for candidate in candidates)
+        return self.token_matches(
+            account, request.query_value(CALLBACK_TOKEN_PARAM), basic_password(request.header("authorization"))
+        )
 
-    def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
+    def parse_status_callback(
+        self, request: WebhookRequest, account: AccountConfig | None = None
+    ) -> list[StatusUpdate]:
         """Return one StatusUpdate per element of the batched `results[]` (§4)."""
         try:
             data = json.loads(request.body, parse_float=Decimal)
@@ -386,14 +364,9 @@ class InfobipAdapter(ProviderAdapter):
         )
 
     # --- health ------------------------------------------------------------
-    def check_credentials(self, account: AccountConfig) -> HealthResult:
+    def probe(self, account: AccountConfig) -> HealthResult:
         """Check the key with `GET /account/1/balance`, then `/sms/3/logs` if it lacks that scope (§1)."""
-        try:
-            response = self.request(account, "GET", self.api_url(account, BALANCE_PATH))
-        except ProviderError as exc:
-            if exc.permanent and exc.code != "unsafe_destination":
-                return HealthResult("bad_credentials", exc.message)
-            return HealthResult("unreachable", exc.message)
+        response = self.request(account, "GET", self.api_url(account, BALANCE_PATH))
         if response.status_code == 200:
             try:
                 data = response.json()
@@ -404,10 +377,7 @@ class InfobipAdapter(ProviderAdapter):
             return HealthResult("bad_credentials", "Infobip refused the API key (HTTP 401).")
         if response.status_code == 403:
             # §1: a key without the balance scope gets 403; the SMS logs need SMS scopes only.
-            try:
-                fallback = self.request(account, "GET", self.api_url(account, LOGS_PATH), params={"limit": 1})
-            except ProviderError as exc:
-                return HealthResult("unreachable", exc.message)
+            fallback = self.request(account, "GET", self.api_url(account, LOGS_PATH), params={"limit": 1})
             if fallback.status_code == 200:
                 return HealthResult("ok", "Infobip accepted the API key (it has no balance scope).")
             if fallback.status_code in (401, 403):
@@ -421,12 +391,7 @@ class InfobipAdapter(ProviderAdapter):
 
 def parse_error_body(response: requests.Response) -> tuple[str, str]:
     """Return (code, text) from either error envelope of §3, or ("", "")."""
-    try:
-        data = response.json()
-    except ValueError:
-        return "", ""
-    if not isinstance(data, dict):
-        return "", ""
+    data = ProviderAdapter.json_object(response)
     request_error = data.get("requestError")
     service = request_error.get("serviceException") if isinstance(request_error, dict) else None
     if isinstance(service, dict):

@@ -21,8 +21,6 @@ on WhatsApp it opens the 24-hour window.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import random
 import time
@@ -44,21 +42,26 @@ from providers.base import (
     SendResult,
     StatusUpdate,
     WebhookRequest,
-    register,
+    body_signature,
+    body_signed,
 )
 
 SIGNATURE_HEADER = "x-sandbox-signature"
 STATUS_MAP = {"sent": SENT, "delivered": DELIVERED, "read": READ, "undelivered": UNDELIVERED, "failed": FAILED}
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+# Signed as Meta signs (X-Hub-Signature-256): an HMAC-SHA256 of the body with the account's webhook secret.
+sign = body_signature
 
 
-@register
 class SandboxAdapter(ProviderAdapter):
     name = "sandbox"
+    label = "Sandbox"
+    # Sends anything, as a stand-in for every real provider (it never calls `refuse_unsupported`).
     channels = ("sms", "whatsapp")
+    supports_templates = True
+    max_media = 10
+    supports_mms = True
     optional_credentials = ("api_key",)
 
     def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
@@ -140,12 +143,13 @@ class SandboxAdapter(ProviderAdapter):
         ]
 
     def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
-        given = request.header(SIGNATURE_HEADER)
-        if not given or not account.webhook_secret:
-            return False
-        return any(hmac.compare_digest(given, sign(secret, request.body)) for secret in account.webhook_secrets())
+        return bool(account.webhook_secret) and body_signed(
+            request.header(SIGNATURE_HEADER), request.body, account.webhook_secrets()
+        )
 
-    def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
+    def parse_status_callback(
+        self, request: WebhookRequest, account: AccountConfig | None = None
+    ) -> list[StatusUpdate]:
         data = json.loads(request.body)
         if data.get("type") == "inbound":
             return []
@@ -163,5 +167,5 @@ class SandboxAdapter(ProviderAdapter):
             )
         ]
 
-    def check_credentials(self, account: AccountConfig) -> HealthResult:
+    def probe(self, account: AccountConfig) -> HealthResult:
         return HealthResult("ok", "The sandbox accepts every message.")

@@ -39,8 +39,6 @@ from providers.base import (
     WebhookRequest,
     canonical_uuid,
     normalize_price,
-    parse_retry_after,
-    register,
 )
 
 SIGNATURE_HEADER = "x-twilio-signature"
@@ -71,41 +69,8 @@ STATUS_MAP: dict[str, str | None] = {
     "received": None,
 }
 
-# Send errors by Twilio code (doc §3, README "Error classes"). The value says
-# why, so callers can record an opt-out or flag the account.
-RETRYABLE_CODES: dict[str, str] = {
-    "20429": "rate_limited",  # Twilio did not process the request: a retry is safe
-    "21611": "sender_queue_full",  # the From number already holds 10 h of messages
-}
-PERMANENT_CODES: dict[str, str] = {
-    "20003": "bad_credentials",
-    "20404": "bad_credentials",  # wrong AccountSid in the path
-    "21408": "bad_credentials",  # region not enabled: an account setting
-    "21606": "bad_credentials",  # From is not an SMS number of this account
-    "21608": "bad_credentials",  # trial account, recipient not verified
-    "21211": "invalid_recipient",
-    "21612": "invalid_recipient",
-    "21614": "invalid_recipient",  # landline
-    "21610": "opted_out",  # the recipient replied STOP
-    "21602": "payload",
-    "21603": "payload",
-    "21604": "payload",
-    "21617": "payload",  # body longer than 1,600 characters
-}
-
-# Asynchronous codes of failed/undelivered callbacks (doc §3), for a
-# readable message; Twilio's own ErrorMessage is not reliably sent (doc §4).
-ASYNC_ERROR_MESSAGES: dict[str, str] = {
-    "30001": "Queue overflow: the message waited past its validity period",
-    "30002": "Account suspended",
-    "30003": "Unreachable destination handset",
-    "30004": "Message blocked",
-    "30005": "Unknown or inactive destination number",
-    "30006": "Landline or unreachable carrier",
-    "30007": "Carrier filtering (message flagged as spam)",
-    "30008": "Unknown error",
-    "30034": "Message from an unregistered US A2P 10DLC number",
-}
+# Send errors and the asynchronous codes of failed/undelivered callbacks:
+# the `twilio` table of providers/errors.toml (doc §3, README "Error classes").
 
 # Callback fields kept on the event (doc §4, §6); everything else stays in the raw body.
 _STATUS_EXTRA_FIELDS = (
@@ -138,8 +103,6 @@ _INBOUND_EXTRA_FIELDS = (
     "ToZip",
     "ToCountry",
 )
-
-MAX_MEDIA = 10  # doc §2: MediaUrl repeats at most 10 times
 
 
 def compute_signature(auth_token: str, url: str, params: dict[str, list[str]] | None = None) -> str:
@@ -220,10 +183,12 @@ def _media_kind(content_type: str) -> str:
     return major if major in ("image", "video", "audio") else "document"
 
 
-@register
 class TwilioAdapter(ProviderAdapter):
     name = "twilio"
+    label = "Twilio"
     channels = ("sms",)
+    max_media = 10  # doc §2: MediaUrl repeats at most 10 times
+    supports_mms = True
     default_base_url = "https://api.twilio.com/2010-04-01"
     required_credentials = ("account_sid", "auth_token")
     # An API key sends; the primary Auth Token is still needed to verify
@@ -273,18 +238,12 @@ class TwilioAdapter(ProviderAdapter):
             session.auth = (str(creds.get("account_sid", "")).strip(), str(creds.get("auth_token", "")).strip())
         session.headers["Accept"] = "application/json"
 
-    def _error(self, response: requests.Response) -> ProviderError:
-        """Return the ProviderError for a non-success answer (doc §3)."""
+    def error_from_response(self, response: requests.Response) -> ProviderError:
+        """Return the ProviderError for a non-success answer (doc §3); the body's code decides first."""
         status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        code = ""
-        text = ""
-        more_info = ""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("code") is not None:
+        body = self.json_object(response)
+        code = text = more_info = ""
+        if body.get("code") is not None:
             code = str(body.get("code"))
             # Classic body has `message`; the RFC 9457 one has `title`/`detail`.
             text = str(body.get("message") or body.get("detail") or body.get("title") or "")
@@ -294,32 +253,13 @@ class TwilioAdapter(ProviderAdapter):
             message += f" (code {code})"
         if more_info:
             message += f" {more_info}"
-
-        # The body's code decides first: a 429 with 20429, a 400 with 21611.
-        if code in RETRYABLE_CODES:
-            permanent = False
-        elif code in PERMANENT_CODES:
-            permanent = True
-        else:
-            permanent = not (status == 429 or status >= 500)
-        return ProviderError(
-            message,
-            permanent=permanent,
-            code=code or str(status),
-            http_status=status,
-            retry_after=retry_after if not permanent else None,
-            kind=RETRYABLE_CODES.get(code) or PERMANENT_CODES.get(code, ""),
-        )
+        # A 429 with 20429, a 400 with 21611: see the `twilio` table of providers/errors.toml.
+        return self.coded_error(response, message, code)
 
     # --- send --------------------------------------------------------------
     def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
         """Send one SMS or MMS; return Twilio's sid and accepted status (doc §2)."""
-        if message.channel != "sms":
-            raise UnsupportedFeature(f"twilio: channel {message.channel!r} is not supported, only sms")
-        if message.template is not None:
-            raise UnsupportedFeature("twilio: provider templates are not supported on SMS")
-        if len(message.media) > MAX_MEDIA:
-            raise UnsupportedFeature(f"twilio: at most {MAX_MEDIA} media per message")
+        self.refuse_unsupported(message)
         for media in message.media:
             if not media.url:
                 # MediaUrl must be publicly fetchable (doc §2): a provider media id has no meaning here.
@@ -344,10 +284,7 @@ class TwilioAdapter(ProviderAdapter):
             data.append(("StatusCallback", callback))
 
         url = f"{account.base_url(self.default_base_url)}/Accounts/{self._account_sid(account)}/Messages.json"
-        response = self.request(account, "POST", url, data=data)
-        if response.status_code not in (200, 201):
-            raise self._error(response)
-        body = self.json(response)
+        response, body = self.call(account, "POST", url, ok=(200, 201), data=data)
         sid = body.get("sid") if isinstance(body, dict) else None
         if not sid:
             raise self.malformed(response, "no sid")
@@ -375,10 +312,7 @@ class TwilioAdapter(ProviderAdapter):
         """Read `price` and `price_unit` of the Message resource (`GET …/Messages/{Sid}.json`, doc §2)."""
         base = account.base_url(self.default_base_url)
         url = f"{base}/Accounts/{self._account_sid(account)}/Messages/{provider_message_id}.json"
-        response = self.request(account, "GET", url)
-        if response.status_code != 200:
-            raise self._error(response)
-        body = self.json(response)
+        response, body = self.call(account, "GET", url)
         if not isinstance(body, dict):
             raise self.malformed(response, "not an object")
         price, currency = normalize_price(body.get("price"), body.get("price_unit"))
@@ -412,7 +346,9 @@ class TwilioAdapter(ProviderAdapter):
         """Tell an inbound message from a status callback; see `is_inbound`."""
         return is_inbound(request)
 
-    def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
+    def parse_status_callback(
+        self, request: WebhookRequest, account: AccountConfig | None = None
+    ) -> list[StatusUpdate]:
         """Return the one status report of a callback; [] for an inbound message."""
         fields = _fields(request)
         sid = fields.get("MessageSid") or fields.get("SmsSid") or ""
@@ -424,9 +360,7 @@ class TwilioAdapter(ProviderAdapter):
         error_message = ""
         if error_code:
             error_message = (
-                ASYNC_ERROR_MESSAGES.get(error_code)
-                or fields.get("ErrorMessage", "")
-                or fields.get("ChannelStatusMessage", "")
+                self.error_text(error_code) or fields.get("ErrorMessage", "") or fields.get("ChannelStatusMessage", "")
             )
         extra: dict[str, Any] = {name: fields[name] for name in _STATUS_EXTRA_FIELDS if fields.get(name)}
         if fields.get("NumSegments", "").isdigit():
@@ -483,7 +417,7 @@ class TwilioAdapter(ProviderAdapter):
         ]
 
     # --- health ------------------------------------------------------------
-    def check_credentials(self, account: AccountConfig) -> HealthResult:
+    def probe(self, account: AccountConfig) -> HealthResult:
         """Read the account (or, with an API key, one message) to test the credentials (doc §1)."""
         errors = self.validate_credentials(dict(account.credentials))
         if errors:
@@ -494,20 +428,14 @@ class TwilioAdapter(ProviderAdapter):
             url, params = f"{base}/Messages.json", {"PageSize": "1"}
         else:
             url, params = f"{base}.json", None
-        try:
-            response = self.request(account, "GET", url, params=params)
-        except ProviderError as exc:
-            return HealthResult("unreachable", exc.message)
+        response = self.request(account, "GET", url, params=params)
         if response.status_code == 200:
-            try:
-                body = response.json()
-            except ValueError:
-                return HealthResult("unreachable", "twilio: malformed answer (HTTP 200)")
+            body = self.json(response)
             state = body.get("status") if isinstance(body, dict) else None
             if state and state != "active" and not self._uses_api_key(account):
                 return HealthResult("bad_credentials", f"The Twilio account is {state}.")
             return HealthResult("ok", "Twilio accepted the credentials.")
-        error = self._error(response)
+        error = self.error_from_response(response)
         if response.status_code in (401, 403, 404) or error.code in ("20003", "20404"):
             return HealthResult("bad_credentials", error.message)
         return HealthResult("unreachable", error.message)

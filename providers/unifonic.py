@@ -40,19 +40,17 @@ from providers.base import (
     ProviderError,
     SendResult,
     StatusUpdate,
-    UnsupportedFeature,
     WebhookRequest,
     as_int,
     canonical_uuid,
-    constant_time_in,
     normalize_price,
     recipient_digits,
-    register,
 )
 
 SEND_PATH = "/rest/SMS/messages"
 DETAILS_PATH = "/rest/SMS/Messages/GetMessagesDetails"
 SUCCESS_CODE = "ER-00"
+SUCCESS_STATUSES = tuple(range(200, 300))
 
 # README "Normalized status mapping", Unifonic column; matched case-insensitively
 # (§4). UNDELIVERABLE is undelivered as the README has it, although §4 lists
@@ -76,33 +74,8 @@ STATUS_MAP: dict[str, str | None] = {
     "unknown": None,
 }
 
-# §3, by HTTP status. Unifonic answers most failures with its own status codes.
-CREDENTIAL_ERRORS = {
-    401: "Authentication failed",
-    402: "Missing parameter AppSid",
-    403: "Invalid IP address (IP allow-list)",
-    480: "This user cannot use the specified SenderID",
-}
-RECIPIENT_ERRORS = {
-    410: "Wrong recipient format",
-    481: "Country does not exist",
-    482: "Invalid destination number",
-    483: "Operator not found",
-}
-PAYLOAD_ERRORS = {
-    406: "Wrong parameter format",
-    412: "Message body is too long",
-    417: "Wrong body format",
-    419: "Wrong date format",
-    421: "No message body",
-    422: "No recipient",
-    440: "Wrong sender format",
-    449: "Empty message body",
-    450: "Too many destination numbers",
-    456: "Wrong CorrelationID format",
-    459: "Malformed base64 value",
-    460: "Invalid encoding (must be GSM7 or UCS2)",
-}
+# §3: Unifonic answers most failures with its own HTTP status codes; their texts and classes
+# are the `unifonic` table of providers/errors.toml.
 DUPLICATE_STATUS = 409
 
 
@@ -119,10 +92,10 @@ def correlation_id(message_id: str) -> str:
         return message_id
 
 
-@register
 class UnifonicAdapter(ProviderAdapter):
     name = "unifonic"
-    channels = ("sms",)
+    label = "Unifonic"
+    channels = ("sms",)  # text SMS only: no media, no provider-side templates
     default_base_url = "https://el.cloud.unifonic.com"
     # A second send with the same CorrelationID is refused as a duplicate (§3).
     dedupes_on_our_id = True
@@ -164,15 +137,8 @@ class UnifonicAdapter(ProviderAdapter):
     # --- send --------------------------------------------------------------
     def build_params(self, account: AccountConfig, message: OutboundMessage) -> dict[str, str]:
         """Return the form parameters of `POST /rest/SMS/messages` for one message (§2)."""
-        if message.channel != "sms":
-            raise UnsupportedFeature(f"unifonic sends SMS only, not {message.channel}")
-        if message.media:
-            raise UnsupportedFeature("unifonic: SMS cannot carry media")
-        if message.template is not None:
-            raise UnsupportedFeature("unifonic: SMS has no provider-side templates; send the rendered body")
-        recipient = recipient_digits(message.to)
-        if not recipient:
-            raise ProviderError("unifonic: no recipient number", permanent=True, code="invalid_recipient")
+        self.refuse_unsupported(message)
+        recipient = self.require_recipient(recipient_digits(message.to))
         params = {
             "AppSid": str(account.credentials.get("app_sid", "")).strip(),
             "Recipient": recipient,
@@ -191,22 +157,15 @@ class UnifonicAdapter(ProviderAdapter):
         # in the answer, and plain values.
         return params
 
-    def post(self, account: AccountConfig, path: str, params: dict[str, str]) -> tuple[requests.Response, dict]:
-        """POST a form; return the answer and its JSON envelope, or raise the error of a non-2xx or unreadable one.
+    def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
+        """Send one SMS; raise ProviderError classified as in §3 and the README's error table.
 
         An unreadable answer is retryable: a resend carries the same CorrelationID.
         """
-        response = self.request(account, "POST", self.api_url(account, path), data=params)
-        if not 200 <= response.status_code < 300:
-            raise self.error_from_response(response)
-        body = self.json(response)
+        params = self.build_params(account, message)
+        response, body = self.call(account, "POST", self.api_url(account, SEND_PATH), ok=SUCCESS_STATUSES, data=params)
         if not isinstance(body, dict):
             raise self.malformed(response)
-        return response, body
-
-    def send(self, account: AccountConfig, message: OutboundMessage) -> SendResult:
-        """Send one SMS; raise ProviderError classified as in §3 and the README's error table."""
-        response, body = self.post(account, SEND_PATH, self.build_params(account, message))
         if not is_success(body):
             raise self.error_from_envelope(body, response.status_code)
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
@@ -238,11 +197,11 @@ class UnifonicAdapter(ProviderAdapter):
     def error_from_response(self, response: requests.Response) -> ProviderError:
         """Return the error for a non-2xx answer: by HTTP status first, then the message text (§3)."""
         status = response.status_code
-        body = json_object(response)
+        body = self.json_object(response)
         text = str(body.get("message") or "").strip()
         envelope_code = str(body.get("errorCode") or "").strip()
-        known = {**CREDENTIAL_ERRORS, **RECIPIENT_ERRORS, **PAYLOAD_ERRORS}
-        detail = text or known.get(status) or f"HTTP {status}"
+        known = self.error_info(status)
+        detail = text or (known.text if known else "") or f"HTTP {status}"
         if envelope_code:
             detail = f"{detail} ({envelope_code})"
         if status == DUPLICATE_STATUS or "duplicate" in text.lower():
@@ -251,20 +210,10 @@ class UnifonicAdapter(ProviderAdapter):
             if not body:
                 return self.http_error(response)
             return self.retryable_error(response, detail)
-        if status not in known and "too many requests" in text.lower():
+        if known is None and "too many requests" in text.lower():
             return ProviderError(f"unifonic: {detail}", permanent=False, code=str(status), http_status=status)
         # Every other 4xx is our credentials, our payload or the number: a retry would not help.
-        # Unifonic documents no opt-out error: none is recorded from a send (README).
-        kind = (
-            "bad_credentials"
-            if status in CREDENTIAL_ERRORS
-            else "invalid_recipient"
-            if status in RECIPIENT_ERRORS
-            else "payload"
-            if status in PAYLOAD_ERRORS
-            else ""
-        )
-        return ProviderError(f"unifonic: {detail}", permanent=True, code=str(status), http_status=status, kind=kind)
+        return self.coded_error(response, f"unifonic: {detail}", str(status))
 
     def error_from_envelope(self, body: dict[str, Any], http_status: int) -> ProviderError:
         """Return the error for a 2xx answer whose envelope says it failed (§3)."""
@@ -280,12 +229,7 @@ class UnifonicAdapter(ProviderAdapter):
         )
 
     # --- callbacks ---------------------------------------------------------
-    def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
-        """Return True if the callback URL carries this account's `?t=` token (§5: nothing is signed)."""
-        token = request.query_value(CALLBACK_TOKEN_PARAM)
-        if not token or not account.webhook_secret:
-            return False
-        return constant_time_in(token, account.webhook_secrets())  # old one too, within its grace period
+    # `verify` is the base's: the callback URL carries the account's `?t=` token (§5: nothing is signed).
 
     def parse_status_callback(
         self, request: WebhookRequest, account: AccountConfig | None = None
@@ -335,48 +279,18 @@ class UnifonicAdapter(ProviderAdapter):
         )
 
     # --- health and look-up -----------------------------------------------
-    def check_credentials(self, account: AccountConfig) -> HealthResult:
+    def probe(self, account: AccountConfig) -> HealthResult:
         """Check the AppSid with `POST /rest/SMS/Messages/GetMessagesDetails`, Limit=1 (§1)."""
         params = {"AppSid": str(account.credentials.get("app_sid", "")).strip(), "Limit": "1", "responseType": "JSON"}
-        try:
-            response = self.request(account, "POST", self.api_url(account, DETAILS_PATH), data=params)
-        except ProviderError as exc:
-            return HealthResult("unreachable", exc.message)
+        response = self.request(account, "POST", self.api_url(account, DETAILS_PATH), data=params)
         status = response.status_code
-        body = json_object(response)
+        body = self.json_object(response)
         text = str(body.get("message") or "").strip()
         if 200 <= status < 300 and is_success(body):
             return HealthResult("ok", "Unifonic accepted the AppSid.")
         if status in (401, 402, 403) or "authentication" in text.lower():
-            return HealthResult(
-                "bad_credentials", f"Unifonic refused the AppSid: {text or CREDENTIAL_ERRORS.get(status)}"
-            )
+            return HealthResult("bad_credentials", f"Unifonic refused the AppSid: {text or self.error_text(status)}")
         return HealthResult("unreachable", f"Unifonic answered HTTP {status}" + (f": {text}" if text else "."))
-
-    def find_message(self, account: AccountConfig, our_message_id: str) -> StatusUpdate | None:
-        """Look a message up by our id (CorrelationID) with GetMessagesDetails; None if Unifonic has none.
-
-        §3 advises this after a 409 duplicate or a timeout, and §2 when a
-        delivery report never arrives.
-        """
-        params = {
-            "AppSid": str(account.credentials.get("app_sid", "")).strip(),
-            "CorrelationID": correlation_id(our_message_id),
-            "Limit": "1",
-            "responseType": "JSON",
-        }
-        _, body = self.post(account, DETAILS_PATH, params)
-        if not is_success(body):
-            return None
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
-        messages = data.get("messages") if isinstance(data.get("messages"), list) else []
-        for item in messages:
-            if isinstance(item, dict) and item.get("MessageID") not in (None, ""):
-                fields = {str(key).lower(): _text(value) for key, value in item.items()}
-                fields.setdefault("correlationid", correlation_id(our_message_id))
-                # `DLR` holds the operator's report once there is one, `Status` the platform's (§2).
-                return self.parse_record(fields, account_zone(account))
-        return None
 
 
 # --- helpers -----------------------------------------------------------------
@@ -386,15 +300,6 @@ def is_success(body: dict[str, Any]) -> bool:
     if code:
         return code == SUCCESS_CODE
     return body.get("success") is True or str(body.get("success")).lower() == "true"
-
-
-def json_object(response: requests.Response) -> dict[str, Any]:
-    """Return the answer's JSON object, or {} if it is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def callback_records(request: WebhookRequest) -> list[dict[str, str]]:

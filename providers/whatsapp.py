@@ -8,8 +8,6 @@ classes).
 from __future__ import annotations
 
 import codecs
-import hashlib
-import hmac
 import io
 import json
 import re
@@ -38,9 +36,9 @@ from providers.base import (
     StatusUpdate,
     UnsupportedFeature,
     WebhookRequest,
+    body_signed,
     constant_time_in,
-    parse_retry_after,
-    register,
+    error_info,
 )
 
 # Meta retires Graph versions (doc §1): the version is a per-account setting
@@ -61,69 +59,14 @@ STATUS_MAP: dict[str, str] = {
 # gave up on that recipient, which is our `undelivered` (README, optional rule).
 UNDELIVERED_ERROR_CODES = {"131026", "131049"}
 
-# Send errors by Meta code (doc §3, README "Error classes"). The value says why,
-# so callers can record an opt-out, a closed window or flag the account.
-RETRYABLE_CODES: dict[str, str] = {
-    "130429": "rate_limited",  # throughput of the number
-    "131056": "rate_limited",  # pair rate: this recipient only
-    "4": "rate_limited",  # app-level call rate
-    "80007": "rate_limited",  # WABA-level call rate
-    "131048": "spam_rate_limited",  # quality: retry much later and tell the customer
-    "1": "server",
-    "2": "server",
-    "131000": "server",
-    "131016": "server",
-    "131057": "server",  # maintenance, e.g. throughput upgrade
-    "133004": "server",
-}
-PERMANENT_CODES: dict[str, str] = {
-    "0": "bad_credentials",
-    "190": "bad_credentials",  # access token expired
-    "3": "bad_credentials",
-    "10": "bad_credentials",
-    "368": "account_blocked",
-    "131031": "account_blocked",
-    "130497": "account_blocked",  # country restricted
-    "131042": "account_blocked",  # payment problem
-    "131045": "account_blocked",
-    "133010": "account_blocked",  # number not registered
-    "131026": "invalid_recipient",
-    "131021": "invalid_recipient",  # recipient is the sender
-    "131030": "invalid_recipient",  # not in the test allow-list
-    "131049": "marketing_limited",  # per-user marketing cap, "permanent for now"
-    "130472": "marketing_limited",  # user in a Meta experiment
-    "131050": "opted_out",
-    "131047": "window_closed",  # 24-hour window closed: a template is needed
-    "132000": "template",
-    "132001": "template",
-    "132005": "template",
-    "132007": "template",
-    "132012": "template",
-    "132015": "template",
-    "132016": "template",
-    "100": "payload",
-    "131008": "payload",
-    "131009": "payload",
-    "131051": "payload",
-    "131052": "payload",
-    "131053": "payload",
-    "135000": "payload",
-}
-# Backoff hints where the doc gives a pace (doc §8); Retry-After wins when sent.
-RETRY_AFTER_HINTS: dict[str, float] = {
-    "131056": 6.0,  # about 1 message per 6 s to one user
-    "131057": 60.0,  # number unusable for up to a minute while upgraded
-    "131048": 900.0,  # "much later": no number in the doc, our choice
-}
-CREDENTIAL_ERROR_CODES = {"0", "190", "3", "10"}
+# Send errors by Meta code, their classes and backoff hints: the `whatsapp`
+# table of providers/errors.toml (doc §3, §8, README "Error classes").
 
 
 def error_kind(code: str) -> str:
     """Return why a Meta error code happened ("opted_out", "window_closed", ...) or ""."""
-    code = str(code)
-    if code.isdigit() and 200 <= int(code) <= 299:
-        return "bad_credentials"  # permission errors (doc §3)
-    return RETRYABLE_CODES.get(code) or PERMANENT_CODES.get(code, "")
+    info = error_info("whatsapp", code)
+    return info.kind if info else ""
 
 
 # --- media ----------------------------------------------------------------
@@ -485,10 +428,12 @@ def _inbound_body_and_media(message: dict[str, Any]) -> tuple[str, tuple[MediaRe
     return body, media, extra
 
 
-@register
 class WhatsAppAdapter(ProviderAdapter):
     name = "whatsapp"
+    label = "WhatsApp Cloud API"
     channels = ("whatsapp",)
+    supports_templates = True
+    max_media = 1  # one media file per message
     default_base_url = f"{GRAPH_HOST}/{DEFAULT_API_VERSION}"
     # Token and number id send; WABA id syncs templates; app secret and verify
     # token authenticate webhooks (doc §1).
@@ -529,19 +474,16 @@ class WhatsAppAdapter(ProviderAdapter):
         """Set the Bearer token (doc §1)."""
         session.headers["Authorization"] = f"Bearer {str(account.credentials.get('access_token', '')).strip()}"
 
-    def _error(self, response: requests.Response) -> ProviderError:
-        """Return the ProviderError for a Graph error answer (doc §3)."""
+    def error_from_response(self, response: requests.Response) -> ProviderError:
+        """Return the ProviderError for a Graph error answer (doc §3).
+
+        Meta throttles with HTTP 400, and some permission errors come as 500:
+        the code decides, HTTP only where the code is unknown (doc §3).
+        """
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        error = body.get("error") if isinstance(body, dict) else None
+        error = self.json_object(response).get("error")
         if not isinstance(error, dict) or error.get("code") is None:
-            if status == 429 or status >= 500:
-                return self.retryable_error(response, f"HTTP {status}")
-            return ProviderError(f"whatsapp: HTTP {status}", permanent=True, code=str(status), http_status=status)
-        code = str(error.get("code"))
+            return self.coded_error(response, f"whatsapp: HTTP {status}", "")
         error_data = error.get("error_data")
         details = error_data.get("details") if isinstance(error_data, dict) else None
         message = f"whatsapp: {error.get('message') or f'HTTP {status}'}"
@@ -551,21 +493,7 @@ class WhatsAppAdapter(ProviderAdapter):
             message += f" (subcode {error['error_subcode']})"
         if error.get("fbtrace_id"):
             message += f" [fbtrace_id {error['fbtrace_id']}]"
-        # Meta throttles with HTTP 400, and some permission errors come as 500:
-        # the code decides, HTTP only where the code is unknown (doc §3).
-        kind = error_kind(code)
-        if code in RETRYABLE_CODES:
-            permanent = False
-        elif kind:
-            permanent = True
-        else:
-            permanent = not (status == 429 or status >= 500)
-        retry_after = None
-        if not permanent:
-            retry_after = parse_retry_after(response.headers.get("Retry-After")) or RETRY_AFTER_HINTS.get(code)
-        return ProviderError(
-            message, permanent=permanent, code=code, http_status=status, retry_after=retry_after, kind=kind
-        )
+        return self.coded_error(response, message, str(error.get("code")))
 
     # --- send --------------------------------------------------------------
     def build_payload(self, message: OutboundMessage) -> dict[str, Any]:
@@ -574,11 +502,8 @@ class WhatsAppAdapter(ProviderAdapter):
         A template carries its own header media and text, so `body` is not
         sent with one (it is our rendered copy of the template).
         """
-        if message.channel != "whatsapp":
-            raise UnsupportedFeature(f"whatsapp: channel {message.channel!r} is not supported")
-        to = _digits(message.to)
-        if not to:
-            raise ProviderError("whatsapp: no recipient number", permanent=True, code="invalid_recipient")
+        self.refuse_unsupported(message)
+        to = self.require_recipient(_digits(message.to))
         payload: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -595,8 +520,6 @@ class WhatsAppAdapter(ProviderAdapter):
                 template["components"] = message.template.components
             payload.update(type="template", template=template)
         elif message.media:
-            if len(message.media) > 1:
-                raise UnsupportedFeature("whatsapp: one media file per message")
             media = message.media[0]
             if media.kind not in MEDIA_LIMITS:
                 raise UnsupportedFeature(f"whatsapp: media kind {media.kind!r} is not supported")
@@ -626,12 +549,9 @@ class WhatsAppAdapter(ProviderAdapter):
         """Send one text, media or template message; return the wamid (doc §2)."""
         payload = self.build_payload(message)
         url = f"{self.base(account)}/{self._id(account, 'phone_number_id')}/messages"
-        response = self.request(account, "POST", url, json=payload)
-        if response.status_code != 200:
-            raise self._error(response)
-        body = self.json(response)
+        response, body = self.call(account, "POST", url, json=payload)
         if isinstance(body, dict) and "error" in body:
-            raise self._error(response)
+            raise self.error_from_response(response)
         try:
             first = body["messages"][0]
             wamid = str(first["id"])
@@ -652,16 +572,13 @@ class WhatsAppAdapter(ProviderAdapter):
         kind = next((k for k, limits in MEDIA_LIMITS.items() if content_type in limits["types"]), None)
         _, sniffed = check_media(kind, data, filename)
         url = f"{self.base(account)}/{self._id(account, 'phone_number_id')}/media"
-        response = self.request(
+        response, body = self.call(
             account,
             "POST",
             url,
             data={"messaging_product": "whatsapp", "type": sniffed},
             files={"file": (filename or "file", data, sniffed)},
         )
-        if response.status_code != 200:
-            raise self._error(response)
-        body = self.json(response)
         media_id = body.get("id") if isinstance(body, dict) else None
         if not media_id:
             raise self.malformed(response, "no media id")
@@ -679,10 +596,7 @@ class WhatsAppAdapter(ProviderAdapter):
         templates: list[dict[str, Any]] = []
         seen: set[str] = set()
         while url:
-            response = self.request(account, "GET", url, params=params)
-            if response.status_code != 200:
-                raise self._error(response)
-            body = self.json(response)
+            response, body = self.call(account, "GET", url, params=params)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise self.malformed(response, "no data[]")
             for item in body["data"]:
@@ -708,12 +622,8 @@ class WhatsAppAdapter(ProviderAdapter):
     # --- webhooks ----------------------------------------------------------
     def verify(self, request: WebhookRequest, account: AccountConfig) -> bool:
         """Check X-Hub-Signature-256 over the raw body with the app secret (doc §7)."""
-        given = request.header(SIGNATURE_HEADER).strip()
         secret = str(account.credentials.get("app_secret", "")).strip()
-        if not given.startswith("sha256=") or not secret:
-            return False
-        expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(given[len("sha256=") :].lower().encode(), expected.encode())
+        return body_signed(request.header(SIGNATURE_HEADER), request.body, [secret])
 
     def handshake(self, request: WebhookRequest, account: AccountConfig) -> tuple[int, str] | None:
         """Answer Meta's GET verification: (200, challenge) or (403, reason) (doc §7)."""
@@ -731,7 +641,9 @@ class WhatsAppAdapter(ProviderAdapter):
             return 403, "no hub.challenge"
         return 200, challenge
 
-    def parse_status_callback(self, request: WebhookRequest) -> list[StatusUpdate]:
+    def parse_status_callback(
+        self, request: WebhookRequest, account: AccountConfig | None = None
+    ) -> list[StatusUpdate]:
         """Return every `statuses[]` item of a webhook, in order (doc §7)."""
         updates = []
         for waba_id, value in _changes(request):
@@ -804,25 +716,19 @@ class WhatsAppAdapter(ProviderAdapter):
         return inbound
 
     # --- health ------------------------------------------------------------
-    def check_credentials(self, account: AccountConfig) -> HealthResult:
+    def probe(self, account: AccountConfig) -> HealthResult:
         """Read the phone number's name and quality to test the token and id (doc §1)."""
         for name in ("access_token", "phone_number_id"):
             if not str(account.credentials.get(name, "")).strip():
                 return HealthResult("bad_credentials", f"{name} is missing.")
         url = f"{self.base(account)}/{self._id(account, 'phone_number_id')}"
-        try:
-            response = self.request(
-                account, "GET", url, params={"fields": "display_phone_number,verified_name,quality_rating"}
-            )
-        except ProviderError as exc:
-            return HealthResult("unreachable", exc.message)
+        response = self.request(
+            account, "GET", url, params={"fields": "display_phone_number,verified_name,quality_rating"}
+        )
         if response.status_code == 200:
-            try:
-                body = response.json()
-            except ValueError:
-                return HealthResult("unreachable", "whatsapp: malformed answer (HTTP 200)")
+            body = self.json(response)
             if not isinstance(body, dict) or "error" in body:
-                return HealthResult("unreachable", "whatsapp: malformed answer (HTTP 200)")
+                raise self.malformed(response)
             detail = (
                 " ".join(str(body[k]) for k in ("verified_name", "display_phone_number") if body.get(k))
                 or "Meta accepted the credentials."
@@ -830,7 +736,7 @@ class WhatsAppAdapter(ProviderAdapter):
             if body.get("quality_rating"):
                 detail += f" (quality {body['quality_rating']})"
             return HealthResult("ok", detail)
-        error = self._error(response)
+        error = self.error_from_response(response)
         if error_kind(error.code) == "bad_credentials" or error.code == "100" or response.status_code in (401, 403):
             # 100 here: no phone number with that id for this token.
             return HealthResult("bad_credentials", error.message)

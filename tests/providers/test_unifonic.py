@@ -385,23 +385,6 @@ class UnifonicCheckCredentialsTests(MockedHTTPTestCase):
         self.assertEqual(self.adapter.check_credentials(self.account).status, "unreachable")
 
 
-class UnifonicFindMessageTests(MockedHTTPTestCase):
-    def test_it_finds_a_message_by_our_id(self):
-        self.http.post(DETAILS_URL, body=payload("details__one_message.json"))
-
-        update = self.adapter.find_message(self.account, OUR_ID)
-
-        self.assertEqual(sent_form(self.http.calls[0])["CorrelationID"], CORRELATION)
-        self.assertEqual(update.provider_message_id, "3200017889310")
-        self.assertEqual(update.our_message_id, OUR_ID)
-        self.assertEqual(update.status, DELIVERED)
-
-    def test_it_returns_none_when_unifonic_has_no_such_message(self):
-        self.http.post(DETAILS_URL, body=payload("details__none.json"))
-
-        self.assertIsNone(self.adapter.find_message(self.account, OUR_ID))
-
-
 class UnifonicCredentialValidationTests(SimpleTestCase):
     def test_an_app_sid_alone_is_valid(self):
         self.assertEqual(UnifonicAdapter.validate_credentials({"app_sid": "test-app-sid"}), {})
