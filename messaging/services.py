@@ -30,12 +30,13 @@ from messaging.models import (
 )
 from messaging.phones import InvalidNumber, to_e164
 from messaging.status import apply_status
+from providers.base import provider_names
 from providers.models import Channel, ProviderAccount
 
 log = logging.getLogger(__name__)
 
-# SMS providers that carry media (MMS); routing keeps a message with media to these.
-MMS_PROVIDERS = ("twilio", "sandbox")
+# SMS providers that carry media (MMS, `supports_mms` on the adapter); routing keeps a message with media to these.
+MMS_PROVIDERS = tuple(provider_names(supports_mms=True))
 MAX_BULK = 10_000
 WHATSAPP_WINDOW = timedelta(hours=24)
 

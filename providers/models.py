@@ -13,15 +13,11 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from jood.crypto import EncryptedCharField, EncryptedTextField, UndecryptableValue, is_undecryptable
+from providers.adapters import ADAPTERS
 from providers.base import CALLBACK_TOKEN_PARAM, AccountConfig, get_adapter
 
-
-class Provider(models.TextChoices):
-    TWILIO = "twilio", "Twilio"
-    INFOBIP = "infobip", "Infobip"
-    UNIFONIC = "unifonic", "Unifonic"
-    WHATSAPP = "whatsapp", "WhatsApp Cloud API"
-    SANDBOX = "sandbox", "Sandbox"
+# The adapter registry's names and labels, in its order (Provider.TWILIO == "twilio").
+Provider = models.TextChoices("Provider", [(cls.name.upper(), (cls.name, cls.label)) for cls in ADAPTERS])
 
 
 class Channel(models.TextChoices):
@@ -31,11 +27,6 @@ class Channel(models.TextChoices):
 
 def new_webhook_secret() -> str:
     return secrets.token_urlsafe(24)
-
-
-class ProviderAccountQuerySet(models.QuerySet):
-    def for_organization(self, organization):
-        return self.filter(organization=organization)
 
 
 class ProviderAccount(models.Model):
@@ -71,8 +62,6 @@ class ProviderAccount(models.Model):
     health_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    objects = ProviderAccountQuerySet.as_manager()
 
     class Meta:
         ordering = ["priority", "id"]

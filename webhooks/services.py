@@ -16,7 +16,6 @@ Outgoing deliveries live in webhooks/callbacks.py.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import time
@@ -34,14 +33,14 @@ from accounts.services import SYSTEM, Actor, record_access
 from messaging.models import Message, PendingStatusUpdate
 from messaging.spend import record_prices
 from messaging.status import StatusChange, apply_pending_updates, apply_statuses
-from providers.base import CALLBACK_TOKEN_PARAM, ProviderAdapter, StatusUpdate, WebhookRequest, get_adapter
+from providers.base import CALLBACK_TOKEN_PARAM, StatusUpdate, WebhookRequest, get_adapter, provider_names
 from providers.models import ProviderAccount
 from webhooks.models import CallbackEndpoint, WebhookEvent, new_signing_secret
 
 log = logging.getLogger(__name__)
 
-# Providers that have an intake URL.
-INTAKE_PROVIDERS = ("twilio", "infobip", "unifonic", "whatsapp", "sandbox")
+# Providers that have an intake URL: every adapter (each verifies its callbacks).
+INTAKE_PROVIDERS = tuple(provider_names())
 
 # Request headers kept on the event: enough to parse again and to debug.
 # Authorization and cookies never are (Infobip's Basic password is a secret).
@@ -339,7 +338,7 @@ def _process_batch(events: list[WebhookEvent], *, repeats: bool = True, raise_er
         adapter = get_adapter(event.provider)
         request = event.to_webhook_request()
         try:
-            updates = _parse_statuses(adapter, request, configs[account.pk])
+            updates = adapter.parse_status_callback(request, configs[account.pk])
             items = adapter.parse_inbound(request)
         except Exception as exc:
             error = WebhookParseError(f"{exc.__class__.__name__}: {exc}")
@@ -510,13 +509,6 @@ def _uuid_or_none(value) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except (TypeError, ValueError, AttributeError):
         return None
-
-
-def _parse_statuses(adapter: ProviderAdapter, request: WebhookRequest, config) -> list[StatusUpdate]:
-    # Unifonic reads its report times in the account's time zone and takes the account.
-    if "account" in inspect.signature(adapter.parse_status_callback).parameters:
-        return adapter.parse_status_callback(request, account=config)
-    return adapter.parse_status_callback(request)
 
 
 def sweep_events(older_than_seconds: int = 60) -> int:
