@@ -28,23 +28,14 @@ from jood.admin_utils import (
     plural,
 )
 from providers import services
-from providers.models import ProviderAccount
+from providers.models import OPTION_FIELDS, SENDING_FIELDS, ProviderAccount
 
 log = logging.getLogger(__name__)
 
 # Each check calls the provider: keep one request's worth bounded.
 CHECK_LIMIT = 25
 # Fields an Operator may change in the form (through providers.services.update_account).
-EDITABLE = [
-    "label",
-    "default_sender",
-    "priority",
-    "allowed_prefixes",
-    "messages_per_second",
-    "max_attempts",
-    "api_base_url",
-    "settings",
-]
+EDITABLE = ["label", *SENDING_FIELDS, *OPTION_FIELDS]
 
 
 class HealthFilter(admin.SimpleListFilter):
@@ -89,11 +80,8 @@ class ProviderAccountAdmin(PublicIdSearchMixin, OperateMixin, ContentMixin, admi
         ("Credentials", {"fields": ["credentials_display"], "description": "Write-only: only masked hints exist."}),
         ("Health", {"fields": ["health_status", "health_detail", "health_checked_at"]}),
         ("Webhook token", {"fields": ["webhook_secret_rotated_at"]}),
-        (
-            "Sending",
-            {"fields": ["default_sender", "priority", "allowed_prefixes", "messages_per_second", "max_attempts"]},
-        ),
-        ("Provider options", {"fields": ["api_base_url", "settings"]}),
+        ("Sending", {"fields": list(SENDING_FIELDS)}),
+        ("Provider options", {"fields": list(OPTION_FIELDS)}),
         ("Times", {"fields": ["created_at", "updated_at"]}),
     ]
     readonly_fields = [

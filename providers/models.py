@@ -25,6 +25,12 @@ class Channel(models.TextChoices):
     WHATSAPP = "whatsapp", "WhatsApp"
 
 
+# The fields that tune how an account sends, and the provider options: shown and changed
+# together by the API and the admin.
+SENDING_FIELDS = ("default_sender", "priority", "allowed_prefixes", "messages_per_second", "max_attempts")
+OPTION_FIELDS = ("api_base_url", "settings")
+
+
 def new_webhook_secret() -> str:
     return secrets.token_urlsafe(24)
 

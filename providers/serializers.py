@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from providers.base import provider_names
-from providers.models import Channel, ProviderAccount
+from providers.models import OPTION_FIELDS, SENDING_FIELDS, Channel, ProviderAccount
 
 
 def shows_webhook_tokens(request) -> bool:
@@ -47,13 +47,8 @@ class ProviderAccountSerializer(serializers.ModelSerializer):
             "label",
             "credentials",
             "credentials_hint",
-            "default_sender",
-            "priority",
-            "allowed_prefixes",
-            "messages_per_second",
-            "max_attempts",
-            "api_base_url",
-            "settings",
+            *SENDING_FIELDS,
+            *OPTION_FIELDS,
             "is_active",
             "callback_url",
             "previous_token_valid_until",

@@ -20,6 +20,18 @@ class InvalidAccount(ValueError):
         self.errors = errors
 
 
+def _record(account: ProviderAccount, change: str, actor: Actor, **details) -> None:
+    """Leave the access-log row of a change to an account's credentials or state."""
+    record_access(
+        AccessLog.Action.CREDENTIALS_CHANGED,
+        actor,
+        organization=account.organization,
+        account=str(account.public_id),
+        change=change,
+        **details,
+    )
+
+
 def _validate(provider: str, channel: str, credentials: dict[str, str]) -> None:
     adapter = get_adapter(provider)
     errors = {}
@@ -47,14 +59,7 @@ def connect_account(
     account = ProviderAccount(organization=organization, provider=provider, channel=channel, label=label, **fields)
     account.set_credentials(credentials)
     account.save()
-    record_access(
-        AccessLog.Action.CREDENTIALS_CHANGED,
-        actor,
-        organization=organization,
-        account=str(account.public_id),
-        change="connected",
-        provider=provider,
-    )
+    _record(account, "connected", actor, provider=provider)
     return account
 
 
@@ -73,14 +78,7 @@ def update_account(
         update += ["credentials", "credentials_hint"]
     account.save(update_fields=sorted(set(update)) + ["updated_at"] if update else None)
     if credentials:
-        record_access(
-            AccessLog.Action.CREDENTIALS_CHANGED,
-            actor,
-            organization=account.organization,
-            account=str(account.public_id),
-            change="updated",
-            fields=sorted(credentials),
-        )
+        _record(account, "updated", actor, fields=sorted(credentials))
     return account
 
 
@@ -142,13 +140,7 @@ def rotate_webhook_secret(account: ProviderAccount, *, actor: Actor = SYSTEM) ->
     locked.save(update_fields=["previous_webhook_secret", "webhook_secret", "webhook_secret_rotated_at", "updated_at"])
     for name in ("previous_webhook_secret", "webhook_secret", "webhook_secret_rotated_at", "updated_at"):
         setattr(account, name, getattr(locked, name))
-    record_access(
-        AccessLog.Action.CREDENTIALS_CHANGED,
-        actor,
-        organization=account.organization,
-        account=str(account.public_id),
-        change="webhook_token_rotated",
-    )
+    _record(account, "webhook_token_rotated", actor)
     return account
 
 
@@ -169,13 +161,7 @@ def recheck_unhealthy_accounts(limit: int = 200) -> dict[str, int]:
 def set_active(account: ProviderAccount, active: bool, *, actor: Actor = SYSTEM) -> None:
     ProviderAccount.objects.filter(pk=account.pk).update(is_active=active, updated_at=timezone.now())
     account.is_active = active
-    record_access(
-        AccessLog.Action.CREDENTIALS_CHANGED,
-        actor,
-        organization=account.organization,
-        account=str(account.public_id),
-        change="enabled" if active else "disabled",
-    )
+    _record(account, "enabled" if active else "disabled", actor)
 
 
 @transaction.atomic
@@ -191,12 +177,8 @@ def erase_credentials(organization: Organization, *, actor: Actor = SYSTEM) -> i
 
 
 def delete_account(account: ProviderAccount, *, actor: Actor = SYSTEM) -> None:
-    organization = account.organization
-    public_id = str(account.public_id)
-    account.delete()
-    record_access(
-        AccessLog.Action.CREDENTIALS_CHANGED, actor, organization=organization, account=public_id, change="deleted"
-    )
+    account.delete()  # the instance keeps its public id and organization for the log row
+    _record(account, "deleted", actor)
 
 
 def reencrypt_all() -> dict[str, int]:
