@@ -150,7 +150,7 @@ WEBHOOK_DRAIN_INTERVAL = env.float("WEBHOOK_DRAIN_INTERVAL", default=0.5)
 WEBHOOK_ACCOUNT_CACHE_SECONDS = env.float("WEBHOOK_ACCOUNT_CACHE_SECONDS", default=5.0)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "jood.admin_site.AdminConfig",  # django.contrib.admin with the console's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -166,6 +166,7 @@ INSTALLED_APPS = [
     "messaging",
     "webhooks",
     "retention",
+    "operations",
 ]
 
 MIDDLEWARE = [

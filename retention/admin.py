@@ -198,7 +198,7 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
             form = LegalHoldActionForm()
         return TemplateResponse(
             request,
-            "admin/jood/legal_hold.html",
+            "admin/retention/legal_hold.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Set a legal hold",
@@ -260,7 +260,7 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
         runs, error = run_purge_step(request, organizations=organizations, dry_run=True)
         return TemplateResponse(
             request,
-            "admin/jood/purge_confirm.html",
+            "admin/retention/purge_confirm.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Run the purge now",
@@ -377,7 +377,7 @@ class PurgeRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
             context.update(
                 runs=runs, rows=purge_table_rows(runs), total=sum(r.total_deleted for r in runs), error=error
             )
-        return TemplateResponse(request, "admin/jood/purge_confirm.html", context)
+        return TemplateResponse(request, "admin/retention/purge_confirm.html", context)
 
 
 # --- legal holds, deletions, exports ------------------------------------------------------------
