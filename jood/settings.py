@@ -244,6 +244,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/portal/login/"
 LOGIN_REDIRECT_URL = "/portal/"
 LOGOUT_REDIRECT_URL = "/portal/login/"
+# Who works in which organization, with what role, for the portal's base view (jood/portal.py).
+PORTAL_ACCESS = "accounts.portal"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE")
