@@ -273,27 +273,35 @@ class PageAnnotationMixin:
 # --- filters -------------------------------------------------------------------------------
 
 
-def has_error_filter(*fields: str) -> type[admin.SimpleListFilter]:
-    """Return a "has error" yes/no filter over the given text fields (any of them non-empty)."""
+def condition_filter(
+    title: str, parameter: str, condition: Q | Callable[[], Q], yes: str = "Yes", no: str = "No"
+) -> type[admin.SimpleListFilter]:
+    """Return a yes/no filter: "yes" keeps the rows that meet `condition`, "no" the others.
 
-    class HasErrorFilter(admin.SimpleListFilter):
-        title = "has error"
-        parameter_name = "has_error"
+    `condition` is a Q, or a function that returns one when the filter runs (for one that depends on the day).
+    """
 
+    class ConditionFilter(admin.SimpleListFilter):
         def lookups(self, request, model_admin):
-            return [("yes", "Yes"), ("no", "No")]
+            return [("yes", yes), ("no", no)]
 
         def queryset(self, request, queryset):
-            condition = Q()
-            for name in fields:
-                condition |= ~Q(**{name: ""})
-            if self.value() == "yes":
-                return queryset.filter(condition)
-            if self.value() == "no":
-                return queryset.exclude(condition)
-            return queryset
+            if self.value() not in ("yes", "no"):
+                return queryset
+            q = condition() if callable(condition) else condition
+            return queryset.filter(q) if self.value() == "yes" else queryset.exclude(q)
 
-    return HasErrorFilter
+    ConditionFilter.title = title
+    ConditionFilter.parameter_name = parameter
+    return ConditionFilter
+
+
+def has_error_filter(*fields: str) -> type[admin.SimpleListFilter]:
+    """Return a "has error" yes/no filter over the given text fields (any of them non-empty)."""
+    condition = Q()
+    for name in fields:
+        condition |= ~Q(**{name: ""})
+    return condition_filter("has error", "has_error", condition)
 
 
 def recent_filter(
