@@ -1,8 +1,9 @@
 """The staff console for accounts: users, organizations, memberships, API keys and the access log.
 
-The organization page is extended in retention/admin.py (legal holds,
-pausing, the purge, and counts from providers and messaging), since
-accounts must not reach into the apps above it.
+The organization page is extended by the apps above accounts through
+`OrganizationAdmin.extend()` (retention/admin.py: legal holds, pausing, the
+purge, and counts from providers and messaging), since accounts must not
+reach into them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -22,9 +23,11 @@ from accounts.models import AccessLog, ApiKey, ApiKeyUse, Membership, Organizati
 from jood.admin_utils import (
     BigTableMixin,
     OperateMixin,
+    PageAnnotationMixin,
     PublicIdSearchMixin,
     ReadOnlyMixin,
     as_uuid,
+    condition_filter,
     log_changes,
     plural,
     pretty_json,
@@ -98,39 +101,55 @@ class UserAdmin(DjangoUserAdmin):
         return readonly
 
 
-class PausedFilter(admin.SimpleListFilter):
-    title = "paused"
-    parameter_name = "paused"
+PausedFilter = condition_filter("paused", "paused", Q(paused_at__isnull=False), "Paused", "Sending")
+LegalHoldFilter = condition_filter(
+    "legal hold",
+    "legal_hold",
+    lambda: Q(legal_hold_until__gte=timezone.localdate()),
+    "Under a legal hold",
+    "No hold",
+)
 
-    def lookups(self, request, model_admin):
-        return [("yes", "Paused"), ("no", "Sending")]
+
+class OrganizationAdminExtension:
+    """What an app above accounts adds to the organization page: columns, fields, figures, actions.
+
+    Register one with `OrganizationAdmin.extend(...)`. Each hook gets what the
+    page has so far and returns it with its additions; `actions` are callables
+    `(modeladmin, request, queryset)` declared with `@admin.action`.
+    """
+
+    actions: tuple = ()
+
+    def list_display(self, request, columns: list) -> list:
+        return columns
+
+    def fieldsets(self, request, obj, fieldsets: list) -> list:
+        return fieldsets
+
+    def readonly_fields(self, request, obj, fields: list) -> list:
+        return fields
 
     def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(paused_at__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(paused_at__isnull=True)
         return queryset
 
-
-class LegalHoldFilter(admin.SimpleListFilter):
-    title = "legal hold"
-    parameter_name = "legal_hold"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Under a legal hold"), ("no", "No hold")]
-
-    def queryset(self, request, queryset):
-        held = {"legal_hold_until__gte": timezone.localdate()}
-        if self.value() == "yes":
-            return queryset.filter(**held)
-        if self.value() == "no":
-            return queryset.exclude(**held)
-        return queryset
+    def annotate_page(self, request, rows: list) -> None:
+        """Set figures on the rows of a list page, in one query."""
 
 
-class OrganizationAdmin(PublicIdSearchMixin, OperateMixin, admin.ModelAdmin):
-    """Organizations: what accounts knows. retention/admin.py registers the full console page."""
+class OrganizationAdmin(PageAnnotationMixin, PublicIdSearchMixin, OperateMixin, admin.ModelAdmin):
+    """Organizations: what accounts knows, and what the apps above add through `extend()`."""
+
+    extensions: list[OrganizationAdminExtension] = []
+
+    @classmethod
+    def extend(cls, extension: OrganizationAdminExtension) -> None:
+        """Add an app's extension to the page (once per class of extension)."""
+        cls.extensions = [*(e for e in cls.extensions if type(e) is not type(extension)), extension]
+
+    @property
+    def actions(self) -> list:
+        return [action for extension in self.extensions for action in extension.actions]
 
     list_display = ["name", "is_active", "members", "retention_days", "legal_hold", "paused", "created_at"]
     list_filter = ["is_active", PausedFilter, LegalHoldFilter, ("deletion_requested_at", admin.EmptyFieldListFilter)]
@@ -164,7 +183,32 @@ class OrganizationAdmin(PublicIdSearchMixin, OperateMixin, admin.ModelAdmin):
             .values("organization")
             .annotate(n=Count("id"))
         )
-        return super().get_queryset(request).annotate(member_count=Coalesce(Subquery(members.values("n")), 0))
+        queryset = super().get_queryset(request).annotate(member_count=Coalesce(Subquery(members.values("n")), 0))
+        for extension in self.extensions:
+            queryset = extension.queryset(request, queryset)
+        return queryset
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        for extension in self.extensions:
+            columns = extension.list_display(request, columns)
+        return columns
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        for extension in self.extensions:
+            fieldsets = extension.fieldsets(request, obj, fieldsets)
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        for extension in self.extensions:
+            fields = extension.readonly_fields(request, obj, fields)
+        return fields
+
+    def annotate_page(self, request, rows: list) -> None:
+        for extension in self.extensions:
+            extension.annotate_page(request, rows)
 
     @admin.display(description="members", ordering="member_count")
     def members(self, organization: Organization) -> int:

@@ -7,9 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.utils import timezone
 
 from accounts.models import Membership
-
-# The session key of the organization the portal works in (jood.portal.SESSION_KEY; jood imports accounts).
-SESSION_KEY = "organization_id"
+from jood.portal import SESSION_KEY
 
 
 def zone_name_for(request) -> str:

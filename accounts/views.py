@@ -14,7 +14,8 @@ from django.views.decorators.http import require_POST
 
 from accounts import forms, services
 from accounts.models import AccessLog, ApiKey, ApiKeyUse, Membership, Role, User
-from jood.portal import SESSION_KEY, CheapPage, get_for_org, memberships_of, one_time_secret, portal_view
+from accounts.portal import memberships_of
+from jood.portal import SESSION_KEY, CheapPage, get_for_org, one_time_secret, portal_view
 
 SIGNUP_EMAIL_SESSION = "portal_signup_email"
 

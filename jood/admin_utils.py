@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl
 
@@ -27,6 +28,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -37,6 +39,45 @@ HIDDEN = "•••• hidden"
 
 # Above this, list pages stop counting (a count of millions of rows is a full scan).
 COUNT_CAP = 10_000
+
+
+# --- the site ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdminPage:
+    """A page of the console that is not a model's (the operations page), linked first on the index."""
+
+    route: str  # under /admin/, e.g. "messaging/message/operations/"
+    view: Callable  # view(request); the site requires a staff login
+    name: str  # its URL name in the "admin" namespace
+    title: str  # the index's caption
+    link: str  # the index's row
+    hint: str  # the row's tooltip
+    permission: str  # the index lists it to staff with this permission ("messaging.view_message")
+
+
+class AdminSite(admin.AdminSite):
+    """Django's admin site, plus pages that apps above the base add with `add_page` (jood/admin_site.py)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pages: list[AdminPage] = []
+
+    def add_page(self, page: AdminPage) -> None:
+        self.pages = [*(p for p in self.pages if p.name != page.name), page]
+
+    def get_urls(self):
+        pages = [path(page.route, self.admin_view(page.view), name=page.name) for page in self.pages]
+        return [*pages, *super().get_urls()]
+
+    def index(self, request, extra_context=None):
+        pages = [
+            {"page": page, "url": reverse(f"{self.name}:{page.name}", current_app=self.name)}
+            for page in self.pages
+            if request.user.has_perm(page.permission)
+        ]
+        return super().index(request, {"admin_pages": pages, **(extra_context or {})})
 
 
 # --- roles ---------------------------------------------------------------------------
@@ -232,27 +273,35 @@ class PageAnnotationMixin:
 # --- filters -------------------------------------------------------------------------------
 
 
-def has_error_filter(*fields: str) -> type[admin.SimpleListFilter]:
-    """Return a "has error" yes/no filter over the given text fields (any of them non-empty)."""
+def condition_filter(
+    title: str, parameter: str, condition: Q | Callable[[], Q], yes: str = "Yes", no: str = "No"
+) -> type[admin.SimpleListFilter]:
+    """Return a yes/no filter: "yes" keeps the rows that meet `condition`, "no" the others.
 
-    class HasErrorFilter(admin.SimpleListFilter):
-        title = "has error"
-        parameter_name = "has_error"
+    `condition` is a Q, or a function that returns one when the filter runs (for one that depends on the day).
+    """
 
+    class ConditionFilter(admin.SimpleListFilter):
         def lookups(self, request, model_admin):
-            return [("yes", "Yes"), ("no", "No")]
+            return [("yes", yes), ("no", no)]
 
         def queryset(self, request, queryset):
-            condition = Q()
-            for name in fields:
-                condition |= ~Q(**{name: ""})
-            if self.value() == "yes":
-                return queryset.filter(condition)
-            if self.value() == "no":
-                return queryset.exclude(condition)
-            return queryset
+            if self.value() not in ("yes", "no"):
+                return queryset
+            q = condition() if callable(condition) else condition
+            return queryset.filter(q) if self.value() == "yes" else queryset.exclude(q)
 
-    return HasErrorFilter
+    ConditionFilter.title = title
+    ConditionFilter.parameter_name = parameter
+    return ConditionFilter
+
+
+def has_error_filter(*fields: str) -> type[admin.SimpleListFilter]:
+    """Return a "has error" yes/no filter over the given text fields (any of them non-empty)."""
+    condition = Q()
+    for name in fields:
+        condition |= ~Q(**{name: ""})
+    return condition_filter("has error", "has_error", condition)
 
 
 def recent_filter(

@@ -11,6 +11,10 @@ every page and changes nothing. A person who withdrew their consent is treated
 as a viewer everywhere (no sending, no changes) except in the views marked
 `while_withdrawn=True` (their own export, consent, account deletion).
 
+Memberships and roles are accounts' models, and the base imports no app: the
+module named by `settings.PORTAL_ACCESS` (accounts/portal.py) finds the
+membership and ranks the roles.
+
 Objects are always looked up with `organization=request.organization`
 (`get_for_org`), so another organization's object is a 404, never a 403.
 """
@@ -20,15 +24,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
-
-from accounts.models import ROLE_RANK, Membership, Role
 
 SESSION_KEY = "organization_id"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -42,69 +46,46 @@ class Can:
     manage: bool = False  # admin: templates, provider accounts, API keys, callback endpoints, team
     own: bool = False  # owner: everything, owners of the team included
 
-    @classmethod
-    def for_role(cls, role: str) -> Can:
-        rank = ROLE_RANK[Role(role)]
-        return cls(
-            send=rank >= ROLE_RANK[Role.MEMBER],
-            manage=rank >= ROLE_RANK[Role.ADMIN],
-            own=rank >= ROLE_RANK[Role.OWNER],
-        )
 
+def access():
+    """The module that knows memberships and roles (settings.PORTAL_ACCESS).
 
-def memberships_of(user) -> list[Membership]:
-    """Return the user's memberships of active organizations, the oldest first."""
-    return list(
-        Membership.objects.filter(user=user, organization__is_active=True)
-        .select_related("organization")
-        .order_by("created_at", "id")
-    )
-
-
-def current_membership(request) -> Membership | None:
-    """Return the membership of the organization the session works in (and fix up the session)."""
-    memberships = memberships_of(request.user)
-    request.memberships = sorted(memberships, key=lambda m: m.organization.name.lower())
-    if not memberships:
-        return None
-    wanted = request.session.get(SESSION_KEY)
-    for membership in memberships:
-        if membership.organization_id == wanted:
-            return membership
-    # No choice yet, or the chosen organization is gone: the first membership.
-    membership = memberships[0]
-    request.session[SESSION_KEY] = membership.organization_id
-    return membership
-
-
-def _higher(a: str, b: str) -> str:
-    return a if ROLE_RANK[Role(a)] >= ROLE_RANK[Role(b)] else b
+    It provides `current_membership(request)` (also sets `request.memberships`;
+    None without one), `can(role) -> Can`, `higher(a, b)`, `label(role)`, and the
+    role names `LOWEST` (what a person who withdrew consent gets) and `WRITER`.
+    """
+    return import_module(settings.PORTAL_ACCESS)
 
 
 def portal_view(
     view: Callable | None = None,
     *,
-    min_role: str = Role.VIEWER,
-    write_role: str = Role.MEMBER,
+    min_role: str | None = None,
+    write_role: str | None = None,
     section: str = "",
     while_withdrawn: bool = False,
 ):
-    """Decorate a portal view: login, organization, role (403 below it). See the module docstring."""
+    """Decorate a portal view: login, organization, role (403 below it). See the module docstring.
+
+    `min_role` defaults to the lowest role (viewer), `write_role` to the writer's (member).
+    """
 
     def decorator(func: Callable) -> Callable:
         @wraps(func)
         def wrapper(request, *args: Any, **kwargs: Any):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            membership = current_membership(request)
+            roles = access()
+            membership = roles.current_membership(request)
             if membership is None:
                 return redirect("portal-no-organization")
             request.organization = membership.organization
             request.membership = membership
             withdrawn = getattr(request.user, "consent_withdrawn_at", None) is not None
-            request.can = Can.for_role(Role.VIEWER if withdrawn else membership.role)
+            request.can = roles.can(roles.LOWEST if withdrawn else membership.role)
             request.section = section
-            needed = min_role if request.method in SAFE_METHODS else _higher(min_role, write_role)
+            minimum = min_role or roles.LOWEST
+            needed = minimum if request.method in SAFE_METHODS else roles.higher(minimum, write_role or roles.WRITER)
             try:
                 if withdrawn and request.method not in SAFE_METHODS and not while_withdrawn:
                     raise PermissionDenied(
@@ -112,7 +93,7 @@ def portal_view(
                         "give it again on the Privacy & data page."
                     )
                 if not membership.has_role(needed):
-                    raise PermissionDenied(f"This needs the {Role(needed).label.lower()} role or higher.")
+                    raise PermissionDenied(f"This needs the {roles.label(needed).lower()} role or higher.")
                 response = func(request, *args, **kwargs)
             except PermissionDenied as exc:
                 response = render(request, "jood/403.html", {"exception": str(exc)}, status=403)
@@ -122,9 +103,6 @@ def portal_view(
             add_never_cache_headers(response)
             return response
 
-        wrapper.portal_min_role = min_role
-        wrapper.portal_write_role = write_role
-        wrapper.portal_while_withdrawn = while_withdrawn
         return wrapper
 
     if view is not None:
@@ -135,19 +113,6 @@ def portal_view(
 def get_for_org(request, model, **lookup):
     """Return the organization's object or raise Http404 (another organization's object included)."""
     return get_object_or_404(model, organization=request.organization, **lookup)
-
-
-class PortalViewMixin:
-    """The same as `portal_view` for class-based views: set `min_role`, `write_role`, `section`."""
-
-    min_role: str = Role.VIEWER
-    write_role: str = Role.MEMBER
-    section: str = ""
-
-    @classmethod
-    def as_view(cls, **initkwargs):
-        view = super().as_view(**initkwargs)
-        return portal_view(view, min_role=cls.min_role, write_role=cls.write_role, section=cls.section)
 
 
 class CheapPage:
@@ -198,9 +163,6 @@ def one_time_secret(request, template: str, context: dict):
     Never stored (not in the session, not in a cache) and never cached by the browser or a proxy: the
     secret exists only in this response. A reload asks to resubmit the form, which makes a new one.
     """
-    from django.shortcuts import render
-    from django.utils.cache import add_never_cache_headers
-
     response = render(request, template, context)
     add_never_cache_headers(response)
     response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"

@@ -150,7 +150,7 @@ WEBHOOK_DRAIN_INTERVAL = env.float("WEBHOOK_DRAIN_INTERVAL", default=0.5)
 WEBHOOK_ACCOUNT_CACHE_SECONDS = env.float("WEBHOOK_ACCOUNT_CACHE_SECONDS", default=5.0)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "jood.admin_site.AdminConfig",  # django.contrib.admin with the console's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -166,6 +166,7 @@ INSTALLED_APPS = [
     "messaging",
     "webhooks",
     "retention",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +244,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/portal/login/"
 LOGIN_REDIRECT_URL = "/portal/"
 LOGOUT_REDIRECT_URL = "/portal/login/"
+# Who works in which organization, with what role, for the portal's base view (jood/portal.py).
+PORTAL_ACCESS = "accounts.portal"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE")

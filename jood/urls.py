@@ -5,7 +5,6 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from jood import views
-from messaging import media_urls
 
 # Redoc styles itself with <style> elements and renders in a blob: worker: only its page allows them.
 # Its template (jood/templates/drf_spectacular/redoc.html) loads no web fonts and has no inline code.
@@ -24,12 +23,11 @@ api_v1 = [
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
-    path("healthz/ready", views.healthz_ready, name="healthz-ready"),
-    path("metrics", views.metrics, name="metrics"),
+    path("", include("operations.urls")),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
     path("portal/", include("jood.portal_urls")),
-    path("", include(media_urls.download_urlpatterns)),
+    path("", include("messaging.download_urls")),
     path("", include("retention.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Count, Q
-from django.urls import path
 from django.utils.html import format_html
 
 from accounts.models import Organization
@@ -297,19 +296,6 @@ class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, adm
         if skipped:
             text += f" {plural(skipped, 'message')} skipped: {skipped_because}."
         self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
-
-    # --- the operations page -----------------------------------------------------------
-    def get_urls(self):
-        return [
-            path("operations/", self.admin_site.admin_view(self.operations_view), name="operations"),
-            *super().get_urls(),
-        ]
-
-    def operations_view(self, request):
-        # The project-level page reads every app's tables; imported here so messaging stays free of them.
-        from jood.admin_ops import operations_view
-
-        return operations_view(request, self)
 
 
 class MessageIdSearchMixin:

@@ -1,10 +1,4 @@
-"""URLs of media and template sync.
-
-Two lists, for two places in jood/urls.py:
-- `urlpatterns`, under `api/v1/`: `path("", include("messaging.media_urls"))`;
-- `download_urlpatterns`, at the root: `path("", include(media_urls.download_urlpatterns))`,
-  the public signed download ("media-download", what `messaging.media.signed_url` builds).
-"""
+"""URLs of media and template sync, under `api/v1/` (the public download at the root: messaging/download_urls.py)."""
 
 from django.urls import path
 
@@ -14,8 +8,4 @@ urlpatterns = [
     path("media", media_api.MediaList.as_view(), name="api-media-list"),
     path("media/<uuid:public_id>", media_api.MediaDetail.as_view(), name="api-media"),
     path("templates/sync", sync_api.TemplateSync.as_view(), name="api-templates-sync"),
-]
-
-download_urlpatterns = [
-    path("media/signed/<str:token>/", media_api.media_download, name="media-download"),
 ]

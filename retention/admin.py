@@ -1,8 +1,8 @@
 """The staff console for retention: organizations (holds, pausing, the purge), purge runs, deletions, exports.
 
-The organization page is accounts' (accounts/admin.py) extended here with
-what only retention may reach: counts from providers and messaging, legal
-holds, pausing and the purge. Every action calls a service of
+The organization page is accounts' (accounts/admin.py), extended here
+through its hook with what only retention may reach: counts from providers
+and messaging, legal holds, pausing and the purge. Every action calls a service of
 retention/services.py or retention/purge.py and leaves an admin LogEntry.
 """
 
@@ -26,7 +26,6 @@ from accounts.models import Organization
 from accounts.services import Actor
 from jood.admin_utils import (
     OperateMixin,
-    PageAnnotationMixin,
     PublicIdSearchMixin,
     ReadOnlyMixin,
     can_operate,
@@ -108,24 +107,16 @@ def run_purge_step(request, *, organizations: list[Organization | None], dry_run
     return runs, ""
 
 
-class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.OrganizationAdmin):
-    """Organizations: members, provider accounts, usage, legal hold and pause; the retention actions."""
+class RetentionOrganizations(accounts_admin.OrganizationAdminExtension):
+    """Organizations: provider accounts, usage and the deletion date; legal hold, pause and purge actions."""
 
-    list_display = [
-        "name",
-        "is_active",
-        "members",
-        "provider_accounts",
-        "usage",
-        "retention_days",
-        "legal_hold",
-        "paused",
-        "deletion",
-        "created_at",
-    ]
-    actions = ["set_legal_hold", "lift_legal_hold", "pause", "resume", "run_purge"]
+    def list_display(self, request, columns: list) -> list:
+        at = columns.index("members") + 1
+        columns = [*columns[:at], self.provider_accounts, self.usage, *columns[at:]]
+        at = columns.index("created_at")
+        return [*columns[:at], self.deletion, *columns[at:]]
 
-    def get_queryset(self, request):
+    def queryset(self, request, queryset):
         accounts = (
             ProviderAccount.objects.filter(organization=OuterRef("pk"))
             .order_by()
@@ -133,7 +124,7 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
             .annotate(n=Count("id"))
             .values("n")
         )
-        return super().get_queryset(request).annotate(provider_account_count=Coalesce(Subquery(accounts), 0))
+        return queryset.annotate(provider_account_count=Coalesce(Subquery(accounts), 0))
 
     def annotate_page(self, request, rows: list[Organization]) -> None:
         """Messages and segments of the last 30 days of every organization on the page, in one query."""
@@ -167,18 +158,21 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
         when = organization.deletion_scheduled_for
         return timezone.localtime(when).strftime("%Y-%m-%d %H:%M") if when else "-"
 
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = list(super().get_fieldsets(request, obj))
-        if obj is not None:
-            fieldsets.insert(1, ("Usage", {"fields": ["provider_accounts", "usage"]}))
-        return fieldsets
+    def fieldsets(self, request, obj, fieldsets: list) -> list:
+        if obj is None:
+            return fieldsets
+        return [*fieldsets[:1], ("Usage", {"fields": [self.provider_accounts, self.usage]}), *fieldsets[1:]]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "provider_accounts", "usage"]
+    def readonly_fields(self, request, obj, fields: list) -> list:
+        return [*fields, self.provider_accounts, self.usage]
 
-    # --- actions -------------------------------------------------------------------------
+    @property
+    def actions(self) -> tuple:
+        return (self.set_legal_hold, self.lift_legal_hold, self.pause, self.resume, self.run_purge)
+
+    # --- actions: `modeladmin` is accounts' OrganizationAdmin ----------------------------
     @admin.action(description="Set a legal hold…", permissions=["operate"])
-    def set_legal_hold(self, request, queryset):
+    def set_legal_hold(self, modeladmin, request, queryset):
         if "apply" in request.POST:
             form = LegalHoldActionForm(request.POST)
             if form.is_valid():
@@ -187,8 +181,8 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
                 for organization in queryset:
                     services.set_legal_hold(organization, until, reason, _actor(request))
                     held.append(organization)
-                log_changes(self, request, held, f"Legal hold set until {until.isoformat()}: {reason}")
-                self.message_user(
+                log_changes(modeladmin, request, held, f"Legal hold set until {until.isoformat()}: {reason}")
+                modeladmin.message_user(
                     request,
                     f"Legal hold set until {until.isoformat()} on {plural(len(held), 'organization')}.",
                     messages.SUCCESS,
@@ -198,11 +192,11 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
             form = LegalHoldActionForm()
         return TemplateResponse(
             request,
-            "admin/jood/legal_hold.html",
+            "admin/retention/legal_hold.html",
             {
-                **self.admin_site.each_context(request),
+                **modeladmin.admin_site.each_context(request),
                 "title": "Set a legal hold",
-                "opts": self.model._meta,
+                "opts": modeladmin.model._meta,
                 "form": form,
                 "organizations": list(queryset),
                 "selected": _selected(request, queryset),
@@ -212,40 +206,42 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
         )
 
     @admin.action(description="Lift the legal hold", permissions=["operate"])
-    def lift_legal_hold(self, request, queryset) -> None:
+    def lift_legal_hold(self, modeladmin, request, queryset) -> None:
         lifted = [org for org in queryset if services.lift_legal_hold(org, _actor(request)) is not None]
-        log_changes(self, request, lifted, "Legal hold lifted.")
-        self.message_user(request, f"Lifted the legal hold of {plural(len(lifted), 'organization')}.", messages.SUCCESS)
+        log_changes(modeladmin, request, lifted, "Legal hold lifted.")
+        modeladmin.message_user(
+            request, f"Lifted the legal hold of {plural(len(lifted), 'organization')}.", messages.SUCCESS
+        )
 
     @admin.action(description="Pause sending", permissions=["operate"])
-    def pause(self, request, queryset) -> None:
+    def pause(self, modeladmin, request, queryset) -> None:
         paused = [org for org in queryset if services.pause_organization(org, _actor(request))]
-        log_changes(self, request, paused, "Paused: new sends are rejected, waiting messages wait.")
-        self.message_user(
+        log_changes(modeladmin, request, paused, "Paused: new sends are rejected, waiting messages wait.")
+        modeladmin.message_user(
             request,
             f"Paused {plural(len(paused), 'organization')}; their waiting messages wait and go on resume.",
             messages.SUCCESS,
         )
 
     @admin.action(description="Resume sending", permissions=["operate"])
-    def resume(self, request, queryset) -> None:
+    def resume(self, modeladmin, request, queryset) -> None:
         resumed = []
         for organization in queryset:
             try:
                 if services.resume_organization(organization, _actor(request)):
                     resumed.append(organization)
             except services.PrivacyError as exc:
-                self.message_user(request, f"{organization}: {exc.message}", messages.WARNING)
-        log_changes(self, request, resumed, "Resumed: sends are accepted again.")
-        self.message_user(request, f"Resumed {plural(len(resumed), 'organization')}.", messages.SUCCESS)
+                modeladmin.message_user(request, f"{organization}: {exc.message}", messages.WARNING)
+        log_changes(modeladmin, request, resumed, "Resumed: sends are accepted again.")
+        modeladmin.message_user(request, f"Resumed {plural(len(resumed), 'organization')}.", messages.SUCCESS)
 
     @admin.action(description="Run the purge now (dry run first)…", permissions=["operate"])
-    def run_purge(self, request, queryset):
+    def run_purge(self, modeladmin, request, queryset):
         organizations = list(queryset[:PURGE_ORGANIZATION_LIMIT])
         if request.POST.get("purge") == "now":
             runs, error = run_purge_step(request, organizations=organizations, dry_run=False)
             for organization, run in zip(organizations, runs, strict=False):
-                self.log_change(
+                modeladmin.log_change(
                     request, organization, f"Purged from the console: {run.total_deleted} rows (purge run {run.pk})."
                 )
             total = sum(run.total_deleted for run in runs)
@@ -253,18 +249,18 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
             text = f"Purged {plural(total, 'row')} of {plural(len(runs), 'organization')}."
             if incomplete:
                 text += " The time budget ran out; the nightly run goes on where this one stopped."
-            self.message_user(request, text, messages.SUCCESS if not error else messages.WARNING)
+            modeladmin.message_user(request, text, messages.SUCCESS if not error else messages.WARNING)
             if error:
-                self.message_user(request, error, messages.ERROR)
+                modeladmin.message_user(request, error, messages.ERROR)
             return None
         runs, error = run_purge_step(request, organizations=organizations, dry_run=True)
         return TemplateResponse(
             request,
-            "admin/jood/purge_confirm.html",
+            "admin/retention/purge_confirm.html",
             {
-                **self.admin_site.each_context(request),
+                **modeladmin.admin_site.each_context(request),
                 "title": "Run the purge now",
-                "opts": self.model._meta,
+                "opts": modeladmin.model._meta,
                 "runs": runs,
                 "rows": purge_table_rows(runs),
                 "total": sum(run.total_deleted for run in runs),
@@ -277,8 +273,7 @@ class RetentionOrganizationAdmin(PageAnnotationMixin, accounts_admin.Organizatio
         )
 
 
-admin.site.unregister(Organization)
-admin.site.register(Organization, RetentionOrganizationAdmin)
+accounts_admin.OrganizationAdmin.extend(RetentionOrganizations())
 
 
 # --- purge runs ----------------------------------------------------------------------------------
@@ -377,7 +372,7 @@ class PurgeRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
             context.update(
                 runs=runs, rows=purge_table_rows(runs), total=sum(r.total_deleted for r in runs), error=error
             )
-        return TemplateResponse(request, "admin/jood/purge_confirm.html", context)
+        return TemplateResponse(request, "admin/retention/purge_confirm.html", context)
 
 
 # --- legal holds, deletions, exports ------------------------------------------------------------

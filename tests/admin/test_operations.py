@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from jood import admin_ops
 from messaging.models import DeliveryAttempt, Message, Status
+from operations import admin as operations_page
 from tests.admin.conftest import make_message
 
 URL = "/admin/messaging/message/operations/"
@@ -50,7 +50,7 @@ def test_the_page_renders_with_numbers(request, who, world):
 
 def test_the_celery_queue_depth(settings, monkeypatch):
     settings.REDIS_URL = ""
-    assert admin_ops.celery_queue_depth() == "embedded"
+    assert operations_page.celery_queue_depth() == "embedded"
 
     class FakeRedis:
         def llen(self, name):
@@ -64,12 +64,12 @@ def test_the_celery_queue_depth(settings, monkeypatch):
 
     monkeypatch.setattr(redis.Redis, "from_url", classmethod(lambda cls, url, **kw: FakeRedis()))
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
-    assert admin_ops.celery_queue_depth() == 7
+    assert operations_page.celery_queue_depth() == 7
 
 
 def test_an_unreachable_redis_does_not_break_the_page(settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    assert admin_ops.celery_queue_depth() == "unreachable"
+    assert operations_page.celery_queue_depth() == "unreachable"
 
 
 def test_each_figure_is_one_query(root_client, world, sandbox):
@@ -78,12 +78,12 @@ def test_each_figure_is_one_query(root_client, world, sandbox):
         message = make_message(sandbox, status=Status.FAILED)
         DeliveryAttempt.objects.create(message=message, provider_account=sandbox, outcome="permanent")
     for figure in (
-        admin_ops.messages_by_provider,
-        admin_ops.failure_by_account,
-        admin_ops.attempt_errors_by_account,
-        admin_ops.waiting_messages,
-        admin_ops.webhook_backlog,
-        admin_ops.callback_backlog,
+        operations_page.messages_by_provider,
+        operations_page.failure_by_account,
+        operations_page.attempt_errors_by_account,
+        operations_page.waiting_messages,
+        operations_page.webhook_backlog,
+        operations_page.callback_backlog,
     ):
         with CaptureQueriesContext(connection) as queries:
             figure(now)

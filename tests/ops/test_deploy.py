@@ -19,7 +19,7 @@ import pytest
 import yaml
 from django.conf import settings
 
-from jood.metrics import celery_queue_names
+from operations.metrics import celery_queue_names
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 CONTRACT_QUEUES = {f"dispatch.{n}" for n in range(4)} | {"retries", "sweeper", "webhooks", "callbacks", "maintenance"}

@@ -1,7 +1,7 @@
 """The operations page of the staff console: is sending healthy right now?
 
-Served at /admin/messaging/message/operations/ (MessageAdmin.get_urls) and
-linked from the admin index. Each figure is one aggregate query over an
+Served at /admin/messaging/message/operations/ (a page of the site,
+jood.admin_utils.AdminSite.add_page) and linked first on the admin index. Each figure is one aggregate query over an
 index (the message table by created_at or the sweeper's partial index, the
 webhook events by state), so the page stays cheap on a big database.
 """
@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Q
-from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from jood.admin_utils import AdminPage
 from messaging.models import DeliveryAttempt, Message, Status
+from operations.readiness import health_checks
 from providers.models import Provider
 from retention.models import PurgeRun
 from webhooks.models import CallbackDelivery, WebhookEvent
@@ -164,117 +166,6 @@ def last_purge_run() -> PurgeRun | None:
     )
 
 
-@dataclass
-class Check:
-    """One figure of /healthz/ready and the operations page: its value against a threshold."""
-
-    name: str
-    label: str
-    value: object  # a number, seconds (float), or "ok" / "unreachable" / "embedded" / "never"
-    threshold: object
-    ok: bool
-    unit: str = ""
-
-    def as_dict(self) -> dict:
-        return {"value": self.value, "threshold": self.threshold, "ok": self.ok, "unit": self.unit}
-
-
-def database_ok() -> bool:
-    from django.db import connection
-
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-        return True
-    except Exception as exc:
-        log.warning("health: database unreachable: %s", exc)
-        return False
-
-
-def broker_state() -> str:
-    """ "ok", "unreachable", or "embedded" (no broker): one connection with a one-second timeout."""
-    url = settings.CELERY_BROKER_URL
-    if not url or url.startswith("memory://"):
-        return "embedded"
-    from kombu import Connection
-
-    try:
-        with Connection(url, connect_timeout=1, transport_options={"socket_timeout": 1}) as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
-            if conn.transport.driver_type == "redis":
-                conn.default_channel.client.ping()
-        return "ok"
-    except Exception as exc:
-        log.warning("health: broker unreachable: %s", exc)
-        return "unreachable"
-
-
-def _age(now, then) -> float | None:
-    return None if then is None else round(max(0.0, (now - then).total_seconds()), 1)
-
-
-def health_checks(now=None) -> list[Check]:
-    """The figures an operator alerts on, each against its threshold (settings READY_*).
-
-    /healthz/ready answers 503 when one is not ok; the operations page shows
-    the same list. Each figure is one aggregate on an index (a handful of
-    queries in all), so a probe every few seconds stays cheap.
-    """
-    from jood import heartbeat
-
-    now = now or timezone.now()
-    checks = []
-    db_ok = database_ok()
-    checks.append(Check("database", "Database", "ok" if db_ok else "unreachable", "ok", db_ok))
-    broker = broker_state()
-    checks.append(Check("broker", "Broker", broker, "ok", broker != "unreachable"))
-    if not db_ok:
-        return checks
-
-    beat_at = heartbeat.last(heartbeat.BEAT)
-    beat_age = _age(now, beat_at)
-    limit = settings.READY_BEAT_MAX_AGE_SECONDS
-    checks.append(
-        Check(
-            "beat",
-            "Beat's last tick",
-            "never" if beat_age is None else beat_age,
-            limit,
-            beat_age is not None and beat_age <= limit,
-            "s",
-        )
-    )
-
-    due = Q(status=Status.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    waiting = Message.objects.filter(status__in=[Status.QUEUED, Status.SENDING]).aggregate(
-        oldest_due=Min(Coalesce("next_attempt_at", "queued_at"), filter=due),
-        expired_leases=Count("id", filter=Q(status=Status.SENDING, lease_expires_at__lt=now)),
-    )
-    oldest = _age(now, waiting["oldest_due"]) or 0.0
-    limit = settings.READY_OLDEST_DUE_QUEUED_SECONDS
-    checks.append(Check("oldest_due_queued", "Oldest due queued message", oldest, limit, oldest <= limit, "s"))
-    limit = settings.READY_EXPIRED_LEASES_MAX
-    expired = waiting["expired_leases"]
-    checks.append(Check("expired_leases", "Expired leases", expired, limit, expired <= limit))
-
-    hooks = WebhookEvent.objects.filter(state=WebhookEvent.State.RECEIVED).aggregate(
-        waiting=Count("id"), oldest=Min("received_at")
-    )
-    limit = settings.READY_WEBHOOK_BACKLOG_MAX
-    checks.append(
-        Check("webhook_backlog", "Webhook events waiting", hooks["waiting"], limit, hooks["waiting"] <= limit)
-    )
-    lag = _age(now, hooks["oldest"]) or 0.0
-    limit = settings.READY_WEBHOOK_OLDEST_SECONDS
-    checks.append(Check("webhook_lag", "Oldest waiting webhook event", lag, limit, lag <= limit, "s"))
-
-    pending = CallbackDelivery.objects.filter(state=CallbackDelivery.State.PENDING).count()
-    limit = settings.READY_CALLBACK_BACKLOG_MAX
-    checks.append(Check("callback_backlog", "Customer callbacks pending", pending, limit, pending <= limit))
-    return checks
-
-
 def celery_queue_depth() -> int | str:
     """Tasks waiting in the broker (LLEN of the Redis list "celery"), or "embedded" without Redis."""
     url = getattr(settings, "REDIS_URL", "")
@@ -294,8 +185,9 @@ def celery_queue_depth() -> int | str:
         return "unreachable"
 
 
-def operations_view(request, model_admin):
+def operations_view(request):
     """Render the operations page (anyone who may view messages: Support, Operators, superusers)."""
+    model_admin = admin.site.get_model_admin(Message)
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     now = timezone.now()
@@ -316,4 +208,18 @@ def operations_view(request, model_admin):
         "health_checks": health_checks(now),
         "embedded": not getattr(settings, "REDIS_URL", ""),
     }
-    return TemplateResponse(request, "admin/jood/operations.html", context)
+    return TemplateResponse(request, "admin/operations/operations.html", context)
+
+
+admin.site.add_page(
+    AdminPage(
+        route="messaging/message/operations/",
+        view=operations_view,
+        name="operations",
+        title="Operations",
+        link="Sending right now",
+        hint="Messages by status and provider, failure rates, oldest queued message, webhook backlog, "
+        "last purge run, Celery queue",
+        permission="messaging.view_message",
+    )
+)

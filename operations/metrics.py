@@ -21,6 +21,11 @@ from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily
 
+from jood.celery import app
+from messaging.models import DeliveryAttempt, Message, Status
+from operations.readiness import health_checks
+from webhooks.models import WebhookEvent
+
 log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 300
@@ -30,8 +35,6 @@ CONTRACT_QUEUES = ["retries", "sweeper", "webhooks", "callbacks", "maintenance",
 
 def celery_queue_names() -> list[str]:
     """Every queue a task is routed to (jood/celery.py's routes), the dispatch lanes and the default queue."""
-    from jood.celery import app
-
     names = {f"dispatch.{lane}" for lane in range(getattr(settings, "DISPATCH_LANES", 4))}
     names.update(CONTRACT_QUEUES)
     routes = app.conf.task_routes
@@ -71,10 +74,6 @@ def broker_queue_lengths() -> dict[str, int]:
 
 class JoodCollector:
     def collect(self):
-        from jood.admin_ops import health_checks
-        from messaging.models import DeliveryAttempt, Message, Status
-        from webhooks.models import WebhookEvent
-
         now = timezone.now()
         in_flight = GaugeMetricFamily(
             "jood_messages_in_flight", "Messages not yet handed to a provider.", labels=["status"]

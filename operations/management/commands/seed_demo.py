@@ -4,6 +4,7 @@
 creates one thing and says what it did; secrets are printed once, when they
 are created, and never again. To seed more (a sandbox provider account, ...),
 add a `seed_<thing>(organization)` method and call it from `handle`.
+It lives in `operations`, the app on top, because it seeds every app.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from django.db import transaction
 
 from accounts import services
 from accounts.models import ApiKey, Membership, Organization, Role, User
+from messaging.services import add_sandbox_hello_world
+from providers.models import ProviderAccount
+from providers.services import connect_account
 
 DEMO_ORGANIZATION = "Demo Org"
 DEMO_EMAIL = "demo@example.com"
@@ -35,11 +39,6 @@ class Command(BaseCommand):
         self.seed_sandbox_account(organization)
 
     def seed_sandbox_account(self, organization: Organization):
-        # Imported here: accounts sits below providers in the dependency order,
-        # and only this demo step reaches up.
-        from providers.models import ProviderAccount
-        from providers.services import connect_account
-
         for channel in ("sms", "whatsapp"):
             existing = ProviderAccount.objects.filter(
                 organization=organization, provider="sandbox", channel=channel
@@ -64,8 +63,6 @@ class Command(BaseCommand):
 
     def seed_hello_world(self, account) -> None:
         """The approved `hello_world` template a new WhatsApp test number comes with."""
-        from messaging.services import add_sandbox_hello_world
-
         _, created = add_sandbox_hello_world(account)
         if created:
             self.stdout.write(self.style.SUCCESS("Added the approved WhatsApp template hello_world (en_US)."))
