@@ -17,8 +17,8 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from jood.phones import InvalidNumber, to_e164
 from messaging.models import PLACEHOLDER, Status, Template
-from messaging.phones import InvalidNumber, to_e164
 from messaging.services import MAX_BULK
 from providers.models import Channel, ProviderAccount
 

@@ -22,8 +22,8 @@ from django.http import QueryDict, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from jood.phones import InvalidNumber, any_form, restore_plus
 from messaging.models import Message, Status
-from messaging.phones import InvalidNumber, to_e164
 from providers.models import Channel, ProviderAccount
 
 SEARCH_MAX = 200
@@ -38,21 +38,6 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def region_of(organization) -> str:
     """The region of a number given without its country code (050…): the organization's, else the setting's."""
     return (getattr(organization, "country", "") or settings.PHONE_DEFAULT_REGION or "").upper() or None
-
-
-def phone_forms(text: str, region: str | None) -> str:
-    """Return the E.164 form of a number in any common form (+966…, 00966…, 0501…, 966501…); raise InvalidNumber."""
-    cleaned = "".join(ch for ch in text.strip() if ch not in " -().")
-    try:
-        return to_e164(cleaned, region)
-    except InvalidNumber:
-        # "966501234567": the international form without its + (as Infobip and Unifonic write it).
-        if cleaned.isdigit() and not cleaned.startswith("0"):
-            try:
-                return to_e164("+" + cleaned)
-            except InvalidNumber:
-                pass
-        raise
 
 
 def _no_nul(value: str, name: str) -> str:
@@ -154,11 +139,9 @@ class MessageLogFilter(forms.Form):
         value = self.cleaned_data.get("to", "").strip()
         if not value:
             return ""
-        # An unencoded + in a query string arrives as a space.
-        if value[:1].isdigit() and self.data.get("to", "")[:1] == " ":
-            value = "+" + value
+        value = restore_plus(value, self.data.get("to", ""))
         try:
-            return phone_forms(value, region_of(self.organization))
+            return any_form(value, region_of(self.organization))
         except InvalidNumber as exc:
             raise forms.ValidationError(str(exc), code="invalid_number") from None
 
@@ -231,7 +214,7 @@ def search_condition(text: str, region: str | None) -> Q:
     phone_like = text and all(ch.isdigit() or ch in "+ -()." for ch in text)
     if phone_like:
         try:
-            condition |= Q(to=phone_forms(text, region))  # the index on (organization, to)
+            condition |= Q(to=any_form(text, region))  # the index on (organization, to)
         except InvalidNumber:
             # A part of a number: its digits without the trunk 0 or the international 00.
             digits = "".join(ch for ch in text if ch.isdigit())

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.services import SYSTEM, Actor
+from jood.phones import InvalidNumber, to_e164
 from messaging import sms
 from messaging.models import (
     PLACEHOLDER,
@@ -28,7 +29,6 @@ from messaging.models import (
     Status,
     Template,
 )
-from messaging.phones import InvalidNumber, to_e164
 from messaging.status import apply_status
 from providers.models import Channel, ProviderAccount
 

@@ -610,8 +610,8 @@ def simulate_sandbox_inbound(
     returns the reply is stored and (WhatsApp) the 24-hour window is open.
     Returns the stored `InboundMessage`.
     """
+    from jood.phones import InvalidNumber, to_e164
     from messaging.models import InboundMessage
-    from messaging.phones import InvalidNumber, to_e164
     from providers.sandbox import SandboxAdapter
 
     account = sandbox_account_for(organization, channel, account)
