@@ -277,7 +277,7 @@ def health_checks(now=None) -> list[Check]:
 
 def celery_queue_depth() -> int | str:
     """Tasks waiting in the broker (LLEN of the Redis list "celery"), or "embedded" without Redis."""
-    url = getattr(settings, "REDIS_URL", "")
+    url = settings.REDIS_URL
     if not url:
         return "embedded"
     try:
@@ -314,6 +314,6 @@ def operations_view(request, model_admin):
         "purge_run": last_purge_run(),
         "queue_depth": celery_queue_depth(),
         "health_checks": health_checks(now),
-        "embedded": not getattr(settings, "REDIS_URL", ""),
+        "embedded": not settings.REDIS_URL,
     }
     return TemplateResponse(request, "admin/jood/operations.html", context)

@@ -131,7 +131,7 @@ def wake_drain() -> bool:
     from jood.celery import app
     from webhooks import tasks
 
-    interval = float(getattr(settings, "WEBHOOK_DRAIN_INTERVAL", 0.5))
+    interval = float(settings.WEBHOOK_DRAIN_INTERVAL)
     if app.conf.task_always_eager or not settings.REDIS_URL:
         publish(tasks.drain_webhook_events)
         return True
