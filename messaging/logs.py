@@ -224,31 +224,29 @@ def search_condition(text: str, region: str | None) -> Q:
     return condition
 
 
+# The filter's fields that are one lookup each. Ids match within the organization:
+# another organization's provider account or batch matches nothing.
+LOOKUPS = {
+    "status": "status__in",
+    "channel": "channel",
+    "provider_account": "provider_account__public_id",
+    "batch": "batch__public_id",
+    "error_code": "error_code",
+    "to": "to",
+    "created_after": "created_at__gte",
+    "created_before": "created_at__lt",
+}
+
+
 def filter_messages(organization, form: MessageLogFilter) -> QuerySet[Message]:
     """Return the organization's messages that match a valid filter form, newest first."""
     data = form.cleaned_data
-    qs = Message.objects.filter(organization=organization)
-    if data.get("status"):
-        qs = qs.filter(status__in=data["status"])
-    if data.get("channel"):
-        qs = qs.filter(channel=data["channel"])
-    # Ids are matched within the organization: another organization's account or batch matches nothing.
-    if data.get("provider_account"):
-        qs = qs.filter(provider_account__public_id=data["provider_account"])
-    if data.get("batch"):
-        qs = qs.filter(batch__public_id=data["batch"])
-    if data.get("error_code"):
-        qs = qs.filter(error_code=data["error_code"])
-    if data.get("to"):
-        qs = qs.filter(to=data["to"])
+    given = {lookup: data[name] for name, lookup in LOOKUPS.items() if data.get(name)}
+    qs = Message.objects.filter(organization=organization, **given)
     if data.get("start"):
         qs = qs.filter(created_at__gte=_day_start(data["start"]))
     if data.get("end"):
         qs = qs.filter(created_at__lt=_day_start(data["end"] + timedelta(days=1)))
-    if data.get("created_after"):
-        qs = qs.filter(created_at__gte=data["created_after"])
-    if data.get("created_before"):
-        qs = qs.filter(created_at__lt=data["created_before"])
     if data.get("q"):
         qs = qs.filter(search_condition(data["q"], region_of(organization)))
     return qs.order_by("-created_at", "-id")
