@@ -316,37 +316,23 @@ EXPORT_COLUMNS = [
     "read_at",
     "failed_at",
 ]
+_PRICE = EXPORT_COLUMNS.index("price")
+# The columns not read from the field of their own name.
+EXPORT_SOURCES = {
+    "id": "public_id",
+    "template": "template__name",
+    "provider_account": "provider_account__public_id",
+    "batch": "batch__public_id",
+}
 
 
 def export_rows(qs: QuerySet[Message]) -> Iterator[list]:
     """Yield one row per message; the query runs in chunks (a server-side cursor on PostgreSQL)."""
-    rows = qs.values_list(
-        "public_id",
-        "created_at",
-        "channel",
-        "to",
-        "sender",
-        "status",
-        "error_code",
-        "error_message",
-        "body",
-        "template__name",
-        "provider",
-        "provider_account__public_id",
-        "provider_message_id",
-        "segments",
-        "price",
-        "price_currency",
-        "batch__public_id",
-        "sent_at",
-        "delivered_at",
-        "read_at",
-        "failed_at",
-    )
+    rows = qs.values_list(*(EXPORT_SOURCES.get(column, column) for column in EXPORT_COLUMNS))
     for row in rows.iterator(chunk_size=EXPORT_CHUNK):
         row = list(row)
-        if row[14] is not None:
-            row[14] = f"{row[14].normalize():f}"
+        if row[_PRICE] is not None:
+            row[_PRICE] = f"{row[_PRICE].normalize():f}"
         yield row
 
 
