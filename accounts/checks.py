@@ -10,7 +10,7 @@ from django.core.checks import Error, register
 @register()
 def check_public_base_url(app_configs, **kwargs) -> list[Error]:
     """PUBLIC_BASE_URL builds webhook and callback URLs: it must be https in production."""
-    url = getattr(settings, "PUBLIC_BASE_URL", "")
+    url = settings.PUBLIC_BASE_URL
     if settings.DEBUG or url.lower().startswith("https://"):
         return []
     return [
@@ -25,7 +25,7 @@ def check_public_base_url(app_configs, **kwargs) -> list[Error]:
 @register()
 def check_field_encryption_key(app_configs, **kwargs) -> list[Error]:
     """Every key in FIELD_ENCRYPTION_KEY must be a Fernet key, or credentials cannot be read."""
-    keys = getattr(settings, "FIELD_ENCRYPTION_KEY", None)
+    keys = settings.FIELD_ENCRYPTION_KEY
     if isinstance(keys, str):
         keys = [k.strip() for k in keys.split(",") if k.strip()]
     hint = (

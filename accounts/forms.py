@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
@@ -20,13 +18,12 @@ from accounts.models import (
     time_zone_names,
     validate_time_zone,
 )
-
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,24}$")
+from jood.phones import looks_like_phone
 
 
 def _clean_phone(value: str) -> str:
     value = (value or "").strip()
-    if value and not PHONE_RE.match(value):
+    if value and not looks_like_phone(value):
         raise forms.ValidationError("Enter a phone number in the +<country code> form, e.g. +966 50 123 4567.")
     return value
 

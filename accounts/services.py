@@ -52,7 +52,6 @@ class Actor:
 
 
 SYSTEM = Actor()
-DEFAULT_PRIVACY_POLICY_VERSION = "2026-11-01"
 
 
 class TeamError(ValueError):
@@ -61,7 +60,7 @@ class TeamError(ValueError):
 
 def current_policy_version() -> str:
     """Return the privacy policy version a user must have accepted (settings.PRIVACY_POLICY_VERSION)."""
-    return getattr(settings, "PRIVACY_POLICY_VERSION", DEFAULT_PRIVACY_POLICY_VERSION)
+    return settings.PRIVACY_POLICY_VERSION
 
 
 def client_ip(request) -> str | None:
@@ -72,7 +71,7 @@ def client_ip(request) -> str | None:
     from the end; entries before it are the client's own to forge. Without
     the setting, or with a header that does not hold an address, the peer's.
     """
-    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    proxies = settings.TRUSTED_PROXY_COUNT
     if proxies:
         forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
         if len(forwarded) >= proxies:

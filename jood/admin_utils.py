@@ -33,6 +33,8 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from jood import phones
+
 OPERATORS = "Operators"
 SUPPORT = "Support"
 HIDDEN = "•••• hidden"
@@ -181,7 +183,7 @@ class PhoneSearchMixin:
     """Searches a typed phone number exactly on the model's `phone`; any other term as `search_fields` say."""
 
     def get_search_results(self, request, queryset, search_term):
-        phone = as_phone(search_term)
+        phone = phones.searched_number(search_term)
         if phone is not None:
             return queryset.filter(phone=phone), False
         return super().get_search_results(request, queryset, search_term)
@@ -385,19 +387,3 @@ def as_uuid(term: str) -> uuid.UUID | None:
         return uuid.UUID(term.strip())
     except (ValueError, AttributeError):
         return None
-
-
-def as_phone(term: str) -> str | None:
-    """Return the E.164 form of a number typed in the search box (+966 50..., 00966..., 96650...), or None."""
-    text = "".join(ch for ch in term.strip() if ch not in " -().")
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    digits = text[1:] if text.startswith("+") else text
-    if not digits.isdigit() or not 6 <= len(digits) <= 15:
-        return None
-    from messaging.phones import InvalidNumber, to_e164
-
-    try:
-        return to_e164("+" + digits)
-    except InvalidNumber:
-        return "+" + digits

@@ -30,7 +30,7 @@ app.autodiscover_tasks()
 def dispatch_queues() -> list[str]:
     from django.conf import settings
 
-    return [f"dispatch.{n}" for n in range(max(1, getattr(settings, "DISPATCH_LANES", 4)))]
+    return [f"dispatch.{n}" for n in range(max(1, settings.DISPATCH_LANES))]
 
 
 def all_queues() -> list[str]:

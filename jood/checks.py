@@ -11,7 +11,7 @@ def check_outbound_allow_private(app_configs, **kwargs) -> list[Warning]:
     """OUTBOUND_ALLOW_PRIVATE lets provider calls and callbacks reach internal addresses: never in production."""
     if settings.DEBUG:
         return []
-    names = [n for n in ("OUTBOUND_ALLOW_PRIVATE", "CALLBACKS_ALLOW_PRIVATE") if getattr(settings, n, False)]
+    names = [n for n in ("OUTBOUND_ALLOW_PRIVATE", "CALLBACKS_ALLOW_PRIVATE") if getattr(settings, n)]
     if not names:
         return []
     return [

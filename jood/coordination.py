@@ -25,7 +25,7 @@ def configured() -> bool:
 
 def client():
     """The Redis client for REDIS_URL in this process (made once per process, URL and timeout)."""
-    timeout = float(getattr(settings, "REDIS_SOCKET_TIMEOUT", 0.5))
+    timeout = float(settings.REDIS_SOCKET_TIMEOUT)
     key = (os.getpid(), settings.REDIS_URL, timeout)
     found = _clients.get(key)
     if found is None:

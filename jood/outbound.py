@@ -46,9 +46,7 @@ def allow_private() -> bool:
 
     if not settings.configured:
         return False
-    return bool(
-        getattr(settings, "OUTBOUND_ALLOW_PRIVATE", False) or getattr(settings, "CALLBACKS_ALLOW_PRIVATE", False)
-    )
+    return bool(settings.OUTBOUND_ALLOW_PRIVATE or settings.CALLBACKS_ALLOW_PRIVATE)
 
 
 def is_forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

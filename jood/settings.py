@@ -75,79 +75,88 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://localhost:{env('PO
 MESSAGE_LOG_RETENTION_DAYS = env("MESSAGE_LOG_RETENTION_DAYS")
 ACCESS_LOG_RETENTION_DAYS = env("ACCESS_LOG_RETENTION_DAYS")
 PURGE_TIME_BUDGET_SECONDS = env("PURGE_TIME_BUDGET_SECONDS")
-# The region of a number searched for without its country code (050…), for an
-# organization that has not set its own country.
-PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="SA")
-# Privacy: the policy's version (its "Last updated" date; users accept a new
-# one at their next login), how long an export can be downloaded, and the
-# grace period before a deleted organization's data is erased.
-PRIVACY_POLICY_VERSION = env.str("PRIVACY_POLICY_VERSION", default="2026-11-01")
-DATA_EXPORT_HOURS = env.int("DATA_EXPORT_HOURS", default=24)
-ORGANIZATION_DELETION_GRACE_DAYS = env.int("ORGANIZATION_DELETION_GRACE_DAYS", default=7)
-# Who answers privacy requests: named on the policy page and during a deletion's grace period.
-PRIVACY_CONTACT_EMAIL = env.str("PRIVACY_CONTACT_EMAIL", default="privacy@localhost")
-# How long a worker's claim on a message lasts before the sweeper hands it
-# to another worker (a killed worker's messages come back after this).
-DISPATCH_LEASE_SECONDS = env.int("DISPATCH_LEASE_SECONDS", default=120)
-# Queued messages older than this with no retry pending are published again.
-SWEEPER_QUEUED_AGE_SECONDS = env.int("SWEEPER_QUEUED_AGE_SECONDS", default=60)
-# The dispatch engine (messaging/dispatch.py, README "Dispatch"): lanes (queues
-# dispatch.0..N-1 by a hash of the provider account), messages claimed and recorded
-# together, requests in flight at once per worker process, drains at once per lane.
-DISPATCH_LANES = env.int("DISPATCH_LANES", default=4)
-DISPATCH_CHUNK_SIZE = env.int("DISPATCH_CHUNK_SIZE", default=100)
-DISPATCH_CONCURRENCY = env.int("DISPATCH_CONCURRENCY", default=32)
-DISPATCH_LANE_DRAINS = env.int("DISPATCH_LANE_DRAINS", default=2)
-DISPATCH_DRAIN_SECONDS = env.int("DISPATCH_DRAIN_SECONDS", default=60)
-# A send that timed out waiting for the answer is held this long for a callback
-# carrying our id before it goes out again.
-DISPATCH_RECONCILE_MINUTES = env.float("DISPATCH_RECONCILE_MINUTES", default=10.0)
-# A message keeps retrying (backoff, fail-over) for this long, then fails.
-DISPATCH_RETRY_BUDGET_HOURS = env.float("DISPATCH_RETRY_BUDGET_HOURS", default=24.0)
-# Failures in our own code before a message fails with `internal_error`.
-DISPATCH_MAX_INTERNAL_ERRORS = env.int("DISPATCH_MAX_INTERNAL_ERRORS", default=5)
-# Longest wait for an account's rate limit; past it the chunk is released, not slept on.
-DISPATCH_MAX_RATE_WAIT_SECONDS = env.float("DISPATCH_MAX_RATE_WAIT_SECONDS", default=10.0)
-# Sends in a row that failed to connect before an account is marked unreachable.
-ACCOUNT_UNHEALTHY_AFTER = env.int("ACCOUNT_UNHEALTHY_AFTER", default=5)
+# Tunables, each defined once here: name: (type, default), read from the environment
+# variable of the same name (README "Settings"). Call sites read `settings.NAME`.
+_tunables = {
+    # The region of a number searched for without its country code (050…), for an
+    # organization that has not set its own country.
+    "PHONE_DEFAULT_REGION": (str, "SA"),
+    # Privacy: the policy's version (its "Last updated" date; users accept a new
+    # one at their next login), how long an export can be downloaded, and the
+    # grace period before a deleted organization's data is erased.
+    "PRIVACY_POLICY_VERSION": (str, "2026-11-01"),
+    "DATA_EXPORT_HOURS": (int, 24),
+    "ORGANIZATION_DELETION_GRACE_DAYS": (int, 7),
+    # Who answers privacy requests: named on the policy page and during a deletion's grace period.
+    "PRIVACY_CONTACT_EMAIL": (str, "privacy@localhost"),
+    # How long a worker's claim on a message lasts before the sweeper hands it
+    # to another worker (a killed worker's messages come back after this).
+    "DISPATCH_LEASE_SECONDS": (int, 120),
+    # Queued messages older than this with no retry pending are published again.
+    "SWEEPER_QUEUED_AGE_SECONDS": (int, 60),
+    # The dispatch engine (messaging/dispatch.py, README "Dispatch"): lanes (queues
+    # dispatch.0..N-1 by a hash of the provider account), messages claimed and recorded
+    # together, requests in flight at once per worker process, drains at once per lane.
+    "DISPATCH_LANES": (int, 4),
+    "DISPATCH_CHUNK_SIZE": (int, 100),
+    "DISPATCH_CONCURRENCY": (int, 32),
+    "DISPATCH_LANE_DRAINS": (int, 2),
+    "DISPATCH_DRAIN_SECONDS": (int, 60),
+    # A send that timed out waiting for the answer is held this long for a callback
+    # carrying our id before it goes out again.
+    "DISPATCH_RECONCILE_MINUTES": (float, 10.0),
+    # A message keeps retrying (backoff, fail-over) for this long, then fails.
+    "DISPATCH_RETRY_BUDGET_HOURS": (float, 24.0),
+    # Failures in our own code before a message fails with `internal_error`.
+    "DISPATCH_MAX_INTERNAL_ERRORS": (int, 5),
+    # Longest wait for an account's rate limit; past it the chunk is released, not slept on.
+    "DISPATCH_MAX_RATE_WAIT_SECONDS": (float, 10.0),
+    # A lane is woken at most once per this many milliseconds: a burst of sends is one wake-up.
+    "DISPATCH_WAKE_MS": (int, 500),
+    # Sends in a row that failed to connect before an account is marked unreachable.
+    "ACCOUNT_UNHEALTHY_AFTER": (int, 5),
+    # After a rotation, the old webhook token (Infobip/Unifonic `?t=`) and the old
+    # callback signing secret stay valid this long (callbacks are signed with both).
+    "SECRET_ROTATION_GRACE_HOURS": (int, 24),
+    # Media files (messaging/media_api.py): what one organization may store in all,
+    # and how long a file no message uses is kept before the purge removes it.
+    "MEDIA_QUOTA_BYTES": (int, 500 * 1024 * 1024),
+    "MEDIA_UNREFERENCED_DAYS": (int, 30),
+    # Login throttling (accounts/login_throttle.py): failed logins per account and
+    # per client address in a window of LOGIN_THROTTLE_SECONDS; past either, logins
+    # are refused until the window ends.
+    "LOGIN_FAILURES_PER_ACCOUNT": (int, 10),
+    "LOGIN_FAILURES_PER_IP": (int, 30),
+    "LOGIN_THROTTLE_SECONDS": (int, 900),
+    # Behind a proxy that sets X-Forwarded-Proto/Host, verify Twilio's signature
+    # over the URL the provider saw (only when the proxy overwrites those headers).
+    "WEBHOOKS_TRUST_FORWARDED_HEADERS": (bool, False),
+    # API keys are looked up once per this many seconds per web process: a revocation reaches
+    # every process within it. API key use is counted in memory and written every few seconds.
+    "API_KEY_CACHE_SECONDS": (float, 5.0),
+    "API_KEY_USAGE_FLUSH_SECONDS": (float, 10.0),
+    # Provider callbacks are applied in batches by a drain woken at most once per this many seconds.
+    "WEBHOOK_DRAIN_INTERVAL": (float, 0.5),
+    # The intake looks a provider account up once per this many seconds per web process.
+    "WEBHOOK_ACCOUNT_CACHE_SECONDS": (float, 5.0),
+}
+globals().update({name: env.get_value(name, cast, default) for name, (cast, default) in _tunables.items()})
+# Pauses between tries to record a chunk's outcomes over a lost database connection.
+DISPATCH_RECORD_RETRY_DELAYS = tuple(env.list("DISPATCH_RECORD_RETRY_DELAYS", cast=float, default=[0.2, 0.5, 1.0, 2.0]))
 # Outbound requests (provider APIs, customer callbacks) to loopback/private
 # addresses: only for tests, local development and the bench's mock provider.
 # CALLBACKS_ALLOW_PRIVATE is the old name, still read (jood/outbound.py).
 CALLBACKS_ALLOW_PRIVATE = env("CALLBACKS_ALLOW_PRIVATE")
 OUTBOUND_ALLOW_PRIVATE = env.bool("OUTBOUND_ALLOW_PRIVATE", default=CALLBACKS_ALLOW_PRIVATE)
-# After a rotation, the old webhook token (Infobip/Unifonic `?t=`) and the old
-# callback signing secret stay valid this long (callbacks are signed with both).
-SECRET_ROTATION_GRACE_HOURS = env.int("SECRET_ROTATION_GRACE_HOURS", default=24)
-# Media files (messaging/media_api.py): what one organization may store in all,
-# and how long a file no message uses is kept before the purge removes it.
-MEDIA_QUOTA_BYTES = env.int("MEDIA_QUOTA_BYTES", default=500 * 1024 * 1024)
-MEDIA_UNREFERENCED_DAYS = env.int("MEDIA_UNREFERENCED_DAYS", default=30)
 # How many proxies (load balancers) in front of the app append to
 # X-Forwarded-For: the client's address is read that many entries from the
 # end (accounts.services.client_ip). 0: the peer's address, the header ignored.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-# Login throttling (accounts/login_throttle.py): failed logins per account and
-# per client address in a window of LOGIN_THROTTLE_SECONDS; past either, logins
-# are refused until the window ends.
-LOGIN_FAILURES_PER_ACCOUNT = env.int("LOGIN_FAILURES_PER_ACCOUNT", default=10)
-LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
-LOGIN_THROTTLE_SECONDS = env.int("LOGIN_THROTTLE_SECONDS", default=900)
 # The plain ModelBackend stays listed for sessions that name it (force_login, older sessions).
 AUTHENTICATION_BACKENDS = [
     "accounts.login_throttle.ThrottledModelBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Behind a proxy that sets X-Forwarded-Proto/Host, verify Twilio's signature
-# over the URL the provider saw (only when the proxy overwrites those headers).
-WEBHOOKS_TRUST_FORWARDED_HEADERS = env.bool("WEBHOOKS_TRUST_FORWARDED_HEADERS", default=False)
-# API keys are looked up once per this many seconds per web process: a revocation reaches
-# every process within it. API key use is counted in memory and written every few seconds.
-API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
-API_KEY_USAGE_FLUSH_SECONDS = env.float("API_KEY_USAGE_FLUSH_SECONDS", default=10.0)
-# Provider callbacks are applied in batches by a drain woken at most once per this many seconds.
-WEBHOOK_DRAIN_INTERVAL = env.float("WEBHOOK_DRAIN_INTERVAL", default=0.5)
-# The intake looks a provider account up once per this many seconds per web process.
-WEBHOOK_ACCOUNT_CACHE_SECONDS = env.float("WEBHOOK_ACCOUNT_CACHE_SECONDS", default=5.0)
 
 INSTALLED_APPS = [
     "jood.admin_site.AdminConfig",  # django.contrib.admin with the console's site

@@ -23,7 +23,6 @@ from jood.admin_utils import (
     PageAnnotationMixin,
     PhoneSearchMixin,
     ReadOnlyMixin,
-    as_phone,
     as_uuid,
     choices_filter,
     has_error_filter,
@@ -34,6 +33,7 @@ from jood.admin_utils import (
     recent_filter,
     short,
 )
+from jood.phones import candidates, is_local, searched_number
 from messaging import services
 from messaging.models import (
     Batch,
@@ -128,25 +128,12 @@ def _phone_candidates(term: str) -> list[str]:
     organization has set (and PHONE_DEFAULT_REGION), as the portal reads it
     in the organization's own.
     """
-    from messaging.logs import phone_forms
-    from messaging.phones import InvalidNumber
-
-    text = "".join(ch for ch in term.strip() if ch not in " -().")
-    if text.startswith("0") and not text.startswith("00") and text[1:].isdigit():
-        regions = {settings.PHONE_DEFAULT_REGION.upper()} | {
-            c.upper() for c in Organization.objects.exclude(country="").values_list("country", flat=True).distinct()
-        }
-        found = []
-        for region in sorted(r for r in regions if r):
-            try:
-                number = phone_forms(text, region)
-            except InvalidNumber:
-                continue
-            if number not in found:
-                found.append(number)
-        return found
-    phone = as_phone(term)
-    return [phone] if phone is not None else []
+    if not is_local(term):
+        return candidates(term)
+    regions = {settings.PHONE_DEFAULT_REGION} | set(
+        Organization.objects.exclude(country="").values_list("country", flat=True).distinct()
+    )
+    return candidates(term, regions)
 
 
 @admin.register(Message)
@@ -492,7 +479,7 @@ class InboundMessageAdmin(ReadOnlyMixin, ContentMixin, BigTableMixin, admin.Mode
         condition = Q(provider_message_id=term)
         if (public_id := as_uuid(term)) is not None:
             condition |= Q(public_id=public_id)
-        if (phone := as_phone(term)) is not None:
+        if (phone := searched_number(term)) is not None:
             condition |= Q(from_number=phone)
         return queryset.filter(condition), False
 

@@ -21,11 +21,11 @@ from rest_framework.views import APIView
 from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
 from accounts.services import Actor
 from jood.api import ApiError, CursorPagination
+from jood.phones import InvalidNumber, any_form, restore_plus, to_e164
 from messaging import analytics, logs, services, sms, spend
 from messaging.analytics import counts
 from messaging.idempotency import idempotent
 from messaging.models import Batch, DeliveryAttempt, Message, MessageEvent, OptOut, Template
-from messaging.phones import InvalidNumber, to_e164
 from messaging.serializers import (
     AnalyticsReportSerializer,
     BatchSerializer,
@@ -99,10 +99,8 @@ def _date_param(value: str | None, name: str):
 
 def _phone_param(value: str, name: str) -> str:
     """A phone number from a query string, in E.164; an unencoded '+' arrives as a space."""
-    if value[:1] == " " and value.strip()[:1].isdigit():
-        value = "+" + value.strip()
     try:
-        return to_e164(value)
+        return to_e164(restore_plus(value))
     except InvalidNumber as exc:
         raise ApiError(400, "invalid_number", str(exc), {name: exc.number, "reason": exc.reason}) from None
 
@@ -454,7 +452,7 @@ class Estimate(APIView):
         numbers, refused = [], []
         for raw in data["to"]:
             try:
-                numbers.append(logs.phone_forms(raw, region))
+                numbers.append(any_form(raw, region))
             except InvalidNumber as exc:
                 refused.append({"to": raw, "reason": exc.reason})
         segments = data.get("segments") or 1

@@ -44,6 +44,7 @@ from messaging.models import DeliveryAttempt, MediaFile, Message, OptOut, Pendin
 from messaging.ratelimit import acquire
 from messaging.services import MMS_PROVIDERS, exclude_held, held_message_ids, hold_messages
 from messaging.status import (
+    ATTEMPT_FIELDS,
     StatusChange,
     apply_pending_updates,
     apply_statuses,
@@ -59,25 +60,21 @@ log = logging.getLogger(__name__)
 CONNECTION_CODES = ("connection_error", "connect_timeout", "connection_lost")
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def lease_seconds() -> int:
-    return _setting("DISPATCH_LEASE_SECONDS", 120)
+    return settings.DISPATCH_LEASE_SECONDS
 
 
 def chunk_size() -> int:
-    return _setting("DISPATCH_CHUNK_SIZE", 100)
+    return settings.DISPATCH_CHUNK_SIZE
 
 
 def reconcile_window() -> timedelta:
     """How long a send of unknown outcome waits for a callback carrying our id (DISPATCH_RECONCILE_MINUTES)."""
-    return timedelta(minutes=_setting("DISPATCH_RECONCILE_MINUTES", 10))
+    return timedelta(minutes=settings.DISPATCH_RECONCILE_MINUTES)
 
 
 def lanes() -> int:
-    return max(1, _setting("DISPATCH_LANES", 4))
+    return max(1, settings.DISPATCH_LANES)
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
@@ -158,7 +155,7 @@ def publish_dispatch(message_ids: list[int]) -> None:
         pipe = client.pipeline(transaction=False)
         for lane, ids in by_lane.items():
             pipe.sadd(LANE_KEY.format(lane), *ids)
-            pipe.set(WAKE_KEY.format(lane), 1, nx=True, px=_setting("DISPATCH_WAKE_MS", 500))
+            pipe.set(WAKE_KEY.format(lane), 1, nx=True, px=settings.DISPATCH_WAKE_MS)
         replies = pipe.execute()
         for (lane, _), woken in zip(by_lane.items(), replies[1::2], strict=True):
             if woken:
@@ -224,7 +221,7 @@ def drain(lane: int) -> int:
     if slot is None:
         return 0
     key = LANE_KEY.format(lane)
-    deadline = time.monotonic() + _setting("DISPATCH_DRAIN_SECONDS", 60)
+    deadline = time.monotonic() + settings.DISPATCH_DRAIN_SECONDS
     sent = 0
     try:
         while True:
@@ -255,8 +252,8 @@ def drain(lane: int) -> int:
 
 
 def _take_slot(client, lane: int) -> str | None:
-    ttl = (_setting("DISPATCH_DRAIN_SECONDS", 60) + lease_seconds()) * 1000
-    for n in range(max(1, _setting("DISPATCH_LANE_DRAINS", 2))):
+    ttl = (settings.DISPATCH_DRAIN_SECONDS + lease_seconds()) * 1000
+    for n in range(max(1, settings.DISPATCH_LANE_DRAINS)):
         slot = SLOT_KEY.format(lane, n)
         if client.set(slot, os.getpid(), nx=True, px=ttl):
             return slot
@@ -266,7 +263,7 @@ def _take_slot(client, lane: int) -> str | None:
 def _wake(client, lane: int) -> None:
     from messaging.tasks import drain_lane
 
-    if client.set(WAKE_KEY.format(lane), 1, nx=True, px=_setting("DISPATCH_WAKE_MS", 500)):
+    if client.set(WAKE_KEY.format(lane), 1, nx=True, px=settings.DISPATCH_WAKE_MS):
         drain_lane.apply_async(args=[lane], queue=lane_queue(lane), retry=False)
 
 
@@ -323,7 +320,7 @@ def pool() -> ThreadPoolExecutor:
     global _pool, _pool_pid
     with _pool_lock:
         if _pool is None or _pool_pid != os.getpid():
-            _pool = ThreadPoolExecutor(max_workers=_setting("DISPATCH_CONCURRENCY", 32), thread_name_prefix="send")
+            _pool = ThreadPoolExecutor(max_workers=settings.DISPATCH_CONCURRENCY, thread_name_prefix="send")
             _pool_pid = os.getpid()
     return _pool
 
@@ -421,7 +418,7 @@ def _rate_limit(outcomes: list[Outcome]) -> None:
     for o in outcomes:
         by_account.setdefault(o.account.pk, []).append(o)
     longest = 0.0
-    bound = min(_setting("DISPATCH_MAX_RATE_WAIT_SECONDS", 10), lease_seconds() / 4)
+    bound = min(settings.DISPATCH_MAX_RATE_WAIT_SECONDS, lease_seconds() / 4)
     for part in by_account.values():
         account = part[0].account
         rate = account.messages_per_second
@@ -540,7 +537,7 @@ def media_ref(message: Message, item: dict, account: ProviderAccount) -> MediaRe
 # --- recording --------------------------------------------------------------------
 def record_with_retries(outcomes: list[Outcome], lease: datetime) -> None:
     """Record the chunk; on a lost connection reconnect and try again briefly, then give up loudly."""
-    delays = _setting("DISPATCH_RECORD_RETRY_DELAYS", (0.2, 0.5, 1.0, 2.0))
+    delays = settings.DISPATCH_RECORD_RETRY_DELAYS
     for attempt in range(len(delays) + 1):
         try:
             record(outcomes, lease)
@@ -564,8 +561,8 @@ def record(outcomes: list[Outcome], lease: datetime) -> None:
     gets the attempt and an event, never a status from us.
     """
     now = timezone.now()
-    budget = timedelta(hours=_setting("DISPATCH_RETRY_BUDGET_HOURS", 24))
-    max_internal = _setting("DISPATCH_MAX_INTERNAL_ERRORS", 5)
+    budget = timedelta(hours=settings.DISPATCH_RETRY_BUDGET_HOURS)
+    max_internal = settings.DISPATCH_MAX_INTERNAL_ERRORS
     reconcile = reconcile_window()
     with transaction.atomic():
         ids = [o.message.pk for o in outcomes]
@@ -685,13 +682,7 @@ def record(outcomes: list[Outcome], lease: datetime) -> None:
                 [
                     "status",
                     "attempts",
-                    "lease_expires_at",
-                    "next_attempt_at",
-                    "attempts_on_account",
-                    "tried_accounts",
-                    "internal_errors",
-                    "error_code",
-                    "error_message",
+                    *ATTEMPT_FIELDS,
                     "provider_account",
                     "provider",
                     "provider_message_id",
@@ -821,7 +812,7 @@ def _apply_pending(messages: list[Message]) -> None:
 
 def _mark_health(failed_accounts: set[int], ok_accounts: set[int]) -> None:
     """Mark an account unreachable after its last N sends failed to connect; an accepted send clears that."""
-    n = _setting("ACCOUNT_UNHEALTHY_AFTER", 5)
+    n = settings.ACCOUNT_UNHEALTHY_AFTER
     for pk in failed_accounts - ok_accounts:
         last = list(
             DeliveryAttempt.objects.filter(provider_account_id=pk)
@@ -848,7 +839,7 @@ def sweep(now=None) -> dict[str, int]:
     (status, next_attempt_at) that holds only waiting rows.
     """
     now = now or timezone.now()
-    stale = now - timedelta(seconds=_setting("SWEEPER_QUEUED_AGE_SECONDS", 60))
+    stale = now - timedelta(seconds=settings.SWEEPER_QUEUED_AGE_SECONDS)
     # Expired leases: the worker died or hung, maybe after the provider took some of its chunk.
     # Like a read timeout, the outcome is unknown: held for the reconciliation window, in which
     # a callback carrying our id settles the message; then it goes again.

@@ -17,14 +17,14 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from messaging.models import PLACEHOLDER, Status, Template
-from messaging.phones import InvalidNumber, to_e164
+from jood import placeholders
+from jood.phones import InvalidNumber, to_e164
+from messaging.models import Status, Template
 from messaging.services import MAX_BULK
 from providers.models import Channel, ProviderAccount
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
 DATETIME_INPUT_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
-_WA_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 PHONE_HEADERS = ("phone", "mobile", "msisdn", "number", "recipient", "to", "tel", "جوال", "هاتف", "رقم")
 
 
@@ -61,12 +61,12 @@ def template_fields(template: Template | None) -> list[str]:
     if str(header.get("format", "TEXT")).upper() in ("IMAGE", "VIDEO", "DOCUMENT"):
         names.append("header")
     else:
-        names += [f"header.{n}" for n in dict.fromkeys(_WA_PLACEHOLDER.findall(header.get("text", "") or ""))]
+        names += [f"header.{n}" for n in placeholders.names(header.get("text"))]
     body = components.get("BODY") or {}
-    names += list(dict.fromkeys(_WA_PLACEHOLDER.findall(body.get("text", "") or "")))
+    names += placeholders.names(body.get("text"))
     buttons = (components.get("BUTTONS") or {}).get("buttons") or []
     for index, button in enumerate(buttons):
-        if str(button.get("type", "")).upper() == "URL" and _WA_PLACEHOLDER.search(button.get("url", "") or ""):
+        if str(button.get("type", "")).upper() == "URL" and placeholders.names(button.get("url")):
             names.append(f"button.{index}")
     return names
 
@@ -92,11 +92,11 @@ def build_params(template: Template | None, values: dict[str, str]) -> dict:
         kind = header_format.lower()
         components.append({"type": "header", "parameters": [{"type": kind, kind: {"link": values["header"]}}]})
     else:
-        header_names = list(dict.fromkeys(_WA_PLACEHOLDER.findall(header.get("text", "") or "")))
+        header_names = placeholders.names(header.get("text"))
         given = [(n, values[f"header.{n}"]) for n in header_names if values.get(f"header.{n}")]
         if given:
             components.append({"type": "header", "parameters": [_text_param(n, v) for n, v in given]})
-    body_names = list(dict.fromkeys(_WA_PLACEHOLDER.findall((wa.get("BODY") or {}).get("text", "") or "")))
+    body_names = placeholders.names((wa.get("BODY") or {}).get("text"))
     given = [(n, values[n]) for n in body_names if values.get(n)]
     if given:
         components.append({"type": "body", "parameters": [_text_param(n, v) for n, v in given]})
@@ -122,9 +122,7 @@ def preview_text(template: Template | None, body: str, values: dict[str, str]) -
     """The text a recipient would read (a placeholder with no value stays visible)."""
     if template is None:
         return body
-    if template.kind != Template.Kind.WHATSAPP:
-        return PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or m.group(0), template.body)
-    return _WA_PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or m.group(0), template.body)
+    return placeholders.render(template.body, values.get, numeric=template.kind == Template.Kind.WHATSAPP)
 
 
 # --- send ------------------------------------------------------------------------------------

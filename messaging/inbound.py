@@ -14,9 +14,9 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from jood import phones
 from messaging.models import ConversationWindow, OptOut
 from messaging.models import InboundMessage as InboundRow
-from messaging.phones import InvalidNumber, to_e164
 from messaging.signals import inbound_message_received
 from providers.base import InboundMessage
 from providers.models import Channel, ProviderAccount
@@ -36,20 +36,6 @@ def keyword(body: str) -> str:
     return _SPACES.sub(" ", (body or "").strip()).casefold()
 
 
-def normalize_phone(raw: str) -> str:
-    """Return a sender's number in E.164; WhatsApp gives digits without `+`."""
-    text = str(raw or "").strip()
-    if text.lower().startswith("whatsapp:"):
-        text = text.split(":", 1)[1]
-    candidate = text if text.startswith("+") or text.startswith("00") else "+" + text
-    try:
-        return to_e164(candidate)
-    except InvalidNumber:
-        # Short codes and numbers phonenumbers does not know are kept as given.
-        digits = re.sub(r"[^\d+]", "", text)
-        return (digits if digits.startswith("+") else "+" + digits)[:20] if digits else text[:20]
-
-
 def record_inbound(account: ProviderAccount, inbound: InboundMessage) -> tuple[InboundRow, bool]:
     """Store an inbound message once; return it and whether it is new.
 
@@ -58,7 +44,7 @@ def record_inbound(account: ProviderAccount, inbound: InboundMessage) -> tuple[I
     applies STOP / START keywords as opt-outs, and sends
     `inbound_message_received` after commit.
     """
-    phone = normalize_phone(inbound.from_number)
+    phone = phones.sender(inbound.from_number)
     received_at = inbound.received_at or timezone.now()
     channel = inbound.channel or account.channel
     with transaction.atomic():

@@ -22,8 +22,8 @@ from django.http import QueryDict, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from jood.phones import InvalidNumber, any_form, restore_plus
 from messaging.models import Message, Status
-from messaging.phones import InvalidNumber, to_e164
 from providers.models import Channel, ProviderAccount
 
 SEARCH_MAX = 200
@@ -38,21 +38,6 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def region_of(organization) -> str:
     """The region of a number given without its country code (050…): the organization's, else the setting's."""
     return (getattr(organization, "country", "") or settings.PHONE_DEFAULT_REGION or "").upper() or None
-
-
-def phone_forms(text: str, region: str | None) -> str:
-    """Return the E.164 form of a number in any common form (+966…, 00966…, 0501…, 966501…); raise InvalidNumber."""
-    cleaned = "".join(ch for ch in text.strip() if ch not in " -().")
-    try:
-        return to_e164(cleaned, region)
-    except InvalidNumber:
-        # "966501234567": the international form without its + (as Infobip and Unifonic write it).
-        if cleaned.isdigit() and not cleaned.startswith("0"):
-            try:
-                return to_e164("+" + cleaned)
-            except InvalidNumber:
-                pass
-        raise
 
 
 def _no_nul(value: str, name: str) -> str:
@@ -154,11 +139,9 @@ class MessageLogFilter(forms.Form):
         value = self.cleaned_data.get("to", "").strip()
         if not value:
             return ""
-        # An unencoded + in a query string arrives as a space.
-        if value[:1].isdigit() and self.data.get("to", "")[:1] == " ":
-            value = "+" + value
+        value = restore_plus(value, self.data.get("to", ""))
         try:
-            return phone_forms(value, region_of(self.organization))
+            return any_form(value, region_of(self.organization))
         except InvalidNumber as exc:
             raise forms.ValidationError(str(exc), code="invalid_number") from None
 
@@ -231,7 +214,7 @@ def search_condition(text: str, region: str | None) -> Q:
     phone_like = text and all(ch.isdigit() or ch in "+ -()." for ch in text)
     if phone_like:
         try:
-            condition |= Q(to=phone_forms(text, region))  # the index on (organization, to)
+            condition |= Q(to=any_form(text, region))  # the index on (organization, to)
         except InvalidNumber:
             # A part of a number: its digits without the trunk 0 or the international 00.
             digits = "".join(ch for ch in text if ch.isdigit())
@@ -241,31 +224,29 @@ def search_condition(text: str, region: str | None) -> Q:
     return condition
 
 
+# The filter's fields that are one lookup each. Ids match within the organization:
+# another organization's provider account or batch matches nothing.
+LOOKUPS = {
+    "status": "status__in",
+    "channel": "channel",
+    "provider_account": "provider_account__public_id",
+    "batch": "batch__public_id",
+    "error_code": "error_code",
+    "to": "to",
+    "created_after": "created_at__gte",
+    "created_before": "created_at__lt",
+}
+
+
 def filter_messages(organization, form: MessageLogFilter) -> QuerySet[Message]:
     """Return the organization's messages that match a valid filter form, newest first."""
     data = form.cleaned_data
-    qs = Message.objects.filter(organization=organization)
-    if data.get("status"):
-        qs = qs.filter(status__in=data["status"])
-    if data.get("channel"):
-        qs = qs.filter(channel=data["channel"])
-    # Ids are matched within the organization: another organization's account or batch matches nothing.
-    if data.get("provider_account"):
-        qs = qs.filter(provider_account__public_id=data["provider_account"])
-    if data.get("batch"):
-        qs = qs.filter(batch__public_id=data["batch"])
-    if data.get("error_code"):
-        qs = qs.filter(error_code=data["error_code"])
-    if data.get("to"):
-        qs = qs.filter(to=data["to"])
+    given = {lookup: data[name] for name, lookup in LOOKUPS.items() if data.get(name)}
+    qs = Message.objects.filter(organization=organization, **given)
     if data.get("start"):
         qs = qs.filter(created_at__gte=_day_start(data["start"]))
     if data.get("end"):
         qs = qs.filter(created_at__lt=_day_start(data["end"] + timedelta(days=1)))
-    if data.get("created_after"):
-        qs = qs.filter(created_at__gte=data["created_after"])
-    if data.get("created_before"):
-        qs = qs.filter(created_at__lt=data["created_before"])
     if data.get("q"):
         qs = qs.filter(search_condition(data["q"], region_of(organization)))
     return qs.order_by("-created_at", "-id")
@@ -335,37 +316,23 @@ EXPORT_COLUMNS = [
     "read_at",
     "failed_at",
 ]
+_PRICE = EXPORT_COLUMNS.index("price")
+# The columns not read from the field of their own name.
+EXPORT_SOURCES = {
+    "id": "public_id",
+    "template": "template__name",
+    "provider_account": "provider_account__public_id",
+    "batch": "batch__public_id",
+}
 
 
 def export_rows(qs: QuerySet[Message]) -> Iterator[list]:
     """Yield one row per message; the query runs in chunks (a server-side cursor on PostgreSQL)."""
-    rows = qs.values_list(
-        "public_id",
-        "created_at",
-        "channel",
-        "to",
-        "sender",
-        "status",
-        "error_code",
-        "error_message",
-        "body",
-        "template__name",
-        "provider",
-        "provider_account__public_id",
-        "provider_message_id",
-        "segments",
-        "price",
-        "price_currency",
-        "batch__public_id",
-        "sent_at",
-        "delivered_at",
-        "read_at",
-        "failed_at",
-    )
+    rows = qs.values_list(*(EXPORT_SOURCES.get(column, column) for column in EXPORT_COLUMNS))
     for row in rows.iterator(chunk_size=EXPORT_CHUNK):
         row = list(row)
-        if row[14] is not None:
-            row[14] = f"{row[14].normalize():f}"
+        if row[_PRICE] is not None:
+            row[_PRICE] = f"{row[_PRICE].normalize():f}"
         yield row
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from django.db import models
@@ -10,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiKey, Organization, User
+from jood import placeholders
 from providers.models import Channel, ProviderAccount
 
 
@@ -54,9 +54,6 @@ STATUS_TIMESTAMP = {
     Status.REJECTED: "failed_at",
     Status.CANCELED: "canceled_at",
 }
-
-
-PLACEHOLDER = re.compile(r"{{\s*([A-Za-z_][A-Za-z0-9_]*)\s*}}")
 
 
 class Template(models.Model):
@@ -107,11 +104,8 @@ class Template(models.Model):
 
     @property
     def placeholders(self) -> list[str]:
-        seen: list[str] = []
-        for name in PLACEHOLDER.findall(self.body):
-            if name not in seen:
-                seen.append(name)
-        return seen
+        # Own templates' names (jood/placeholders.py); a synced template's `{{1}}` is not listed here.
+        return placeholders.names(self.body, numeric=False)
 
     @property
     def is_approved(self) -> bool:

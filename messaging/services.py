@@ -18,9 +18,10 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.services import SYSTEM, Actor
+from jood import placeholders
+from jood.phones import InvalidNumber, to_e164
 from messaging import sms
 from messaging.models import (
-    PLACEHOLDER,
     Batch,
     ConversationWindow,
     Message,
@@ -28,7 +29,6 @@ from messaging.models import (
     Status,
     Template,
 )
-from messaging.phones import InvalidNumber, to_e164
 from messaging.status import apply_status
 from providers.base import provider_names
 from providers.models import Channel, ProviderAccount
@@ -120,12 +120,12 @@ def parameter_text(name: str, value: Any) -> str:
 
 def render(template_body: str, params: dict[str, Any]) -> str:
     """Fill {{name}} placeholders; raise KeyError naming the first missing one, ParameterError for a non-text one."""
-    names = PLACEHOLDER.findall(template_body)
+    names = placeholders.names(template_body, numeric=False)
     missing = [name for name in names if params.get(name) in (None, "")]
     if missing:
         raise KeyError(missing[0])
     values = {name: parameter_text(name, params[name]) for name in names}
-    return PLACEHOLDER.sub(lambda m: values[m.group(1)], template_body)
+    return placeholders.render(template_body, values.get, numeric=False)
 
 
 def _too_long(length: int) -> SendError:

@@ -155,6 +155,18 @@ def _apply(changes: Sequence[StatusChange]) -> tuple[list[MessageEvent | None], 
     return results, locked
 
 
+# A message's sending state: what a restart (an operator's retry) clears, and what dispatch writes after a send.
+ATTEMPT_FIELDS = (
+    "lease_expires_at",
+    "next_attempt_at",
+    "attempts_on_account",
+    "tried_accounts",
+    "internal_errors",
+    "error_code",
+    "error_message",
+)
+
+
 def _move(message: Message, change: StatusChange, now: datetime) -> set[str]:
     """Move `message` (in memory) to the change's status; return the fields it set."""
     status = change.status
@@ -185,15 +197,7 @@ def _move(message: Message, change: StatusChange, now: datetime) -> set[str]:
         message.internal_errors = 0
         message.error_code = ""
         message.error_message = ""
-        fields |= {
-            "lease_expires_at",
-            "next_attempt_at",
-            "attempts_on_account",
-            "tried_accounts",
-            "internal_errors",
-            "error_code",
-            "error_message",
-        }
+        fields.update(ATTEMPT_FIELDS)
     return fields
 
 

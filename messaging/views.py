@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Role
 from accounts.services import Actor
+from jood.phones import InvalidNumber, to_e164
 from jood.portal import CheapPage, get_for_org, portal_view, query_without_page
 from messaging import forms, logs, services, sms
 from messaging.analytics import counts
@@ -40,7 +41,6 @@ from messaging.models import (
     Status,
     Template,
 )
-from messaging.phones import InvalidNumber, to_e164
 from messaging.spend import estimate, spend_of
 from providers.models import Channel, ProviderAccount
 

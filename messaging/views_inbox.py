@@ -13,10 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import Actor
+from jood.phones import InvalidNumber, to_e164
 from jood.portal import CheapPage, portal_view, query_without_page
 from messaging import forms, inbox, services
 from messaging.models import InboundMessage, Message
-from messaging.phones import InvalidNumber, to_e164
 from providers.models import Channel, ProviderAccount
 
 

@@ -168,7 +168,7 @@ def last_purge_run() -> PurgeRun | None:
 
 def celery_queue_depth() -> int | str:
     """Tasks waiting in the broker (LLEN of the Redis list "celery"), or "embedded" without Redis."""
-    url = getattr(settings, "REDIS_URL", "")
+    url = settings.REDIS_URL
     if not url:
         return "embedded"
     try:
@@ -206,7 +206,7 @@ def operations_view(request):
         "purge_run": last_purge_run(),
         "queue_depth": celery_queue_depth(),
         "health_checks": health_checks(now),
-        "embedded": not getattr(settings, "REDIS_URL", ""),
+        "embedded": not settings.REDIS_URL,
     }
     return TemplateResponse(request, "admin/operations/operations.html", context)
 

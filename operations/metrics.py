@@ -35,7 +35,7 @@ CONTRACT_QUEUES = ["retries", "sweeper", "webhooks", "callbacks", "maintenance",
 
 def celery_queue_names() -> list[str]:
     """Every queue a task is routed to (jood/celery.py's routes), the dispatch lanes and the default queue."""
-    names = {f"dispatch.{lane}" for lane in range(getattr(settings, "DISPATCH_LANES", 4))}
+    names = {f"dispatch.{lane}" for lane in range(settings.DISPATCH_LANES)}
     names.update(CONTRACT_QUEUES)
     routes = app.conf.task_routes
     if isinstance(routes, dict):

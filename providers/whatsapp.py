@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import requests
 
+from jood import placeholders
 from providers.base import (
     DELIVERED,
     FAILED,
@@ -253,16 +254,7 @@ def check_media(kind: str | None, data: bytes, declared_name: str) -> tuple[str,
 
 # --- templates ------------------------------------------------------------
 
-_PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 _MEDIA_HEADER_FORMATS = {"IMAGE", "VIDEO", "DOCUMENT"}
-
-
-def _placeholders(text: str) -> list[str]:
-    seen: list[str] = []
-    for name in _PLACEHOLDER_RE.findall(text or ""):
-        if name not in seen:
-            seen.append(name)
-    return seen
 
 
 def template_parameter_count(components: list[dict[str, Any]]) -> dict[str, Any]:
@@ -280,12 +272,12 @@ def template_parameter_count(components: list[dict[str, Any]]) -> dict[str, Any]
             if fmt in _MEDIA_HEADER_FORMATS or fmt == "LOCATION":
                 counts["header"] = 1
             else:
-                counts["header"] = len(_placeholders(component.get("text", "")))
+                counts["header"] = len(placeholders.names(component.get("text", "")))
         elif ctype == "BODY":
-            counts["body"] = len(_placeholders(component.get("text", "")))
+            counts["body"] = len(placeholders.names(component.get("text", "")))
         elif ctype == "BUTTONS":
             for index, button in enumerate(component.get("buttons") or []):
-                if str(button.get("type", "")).upper() == "URL" and _placeholders(button.get("url", "")):
+                if str(button.get("type", "")).upper() == "URL" and placeholders.names(button.get("url", "")):
                     counts["buttons"][index] = 1
     return counts
 
@@ -322,7 +314,7 @@ def check_template_parameters(
         if len(given) != expected[part]:
             raise ValueError(f"The template {part} expects {expected[part]} parameter(s), got {len(given)}.")
         text = (synced.get(part.upper()) or {}).get("text", "")
-        names = [n for n in _placeholders(text) if not n.isdigit()]
+        names = [n for n in placeholders.names(text) if not n.isdigit()]
         if names:
             # NAMED templates: each text parameter carries its parameter_name (doc §2).
             given_names = sorted(str(p.get("parameter_name", "")) for p in given)

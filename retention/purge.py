@@ -98,7 +98,7 @@ class PurgeError(ValueError):
 
 
 def budget_seconds() -> float:
-    return float(getattr(settings, "PURGE_TIME_BUDGET_SECONDS", 600))
+    return float(settings.PURGE_TIME_BUDGET_SECONDS)
 
 
 def is_held(organization: Organization, today: date | None = None) -> bool:

@@ -27,8 +27,6 @@ from retention.models import DataExport, LegalHold, PurgeRun
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DELETION_GRACE_DAYS = 7
-DEFAULT_EXPORT_HOURS = 24
 # How long a worker's claim on an export build lasts before another may take it.
 EXPORT_BUILD_LEASE = timedelta(minutes=30)
 STOP_CHUNK = 500
@@ -44,11 +42,11 @@ class PrivacyError(Exception):
 
 
 def deletion_grace() -> timedelta:
-    return timedelta(days=getattr(settings, "ORGANIZATION_DELETION_GRACE_DAYS", DEFAULT_DELETION_GRACE_DAYS))
+    return timedelta(days=settings.ORGANIZATION_DELETION_GRACE_DAYS)
 
 
 def export_lifetime() -> timedelta:
-    return timedelta(hours=getattr(settings, "DATA_EXPORT_HOURS", DEFAULT_EXPORT_HOURS))
+    return timedelta(hours=settings.DATA_EXPORT_HOURS)
 
 
 def _publish(task, *args) -> None:

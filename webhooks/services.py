@@ -130,7 +130,7 @@ def wake_drain() -> bool:
     from jood.celery import app
     from webhooks import tasks
 
-    interval = float(getattr(settings, "WEBHOOK_DRAIN_INTERVAL", 0.5))
+    interval = float(settings.WEBHOOK_DRAIN_INTERVAL)
     if app.conf.task_always_eager or not settings.REDIS_URL:
         publish(tasks.drain_webhook_events)
         return True
@@ -602,8 +602,8 @@ def simulate_sandbox_inbound(
     returns the reply is stored and (WhatsApp) the 24-hour window is open.
     Returns the stored `InboundMessage`.
     """
+    from jood.phones import InvalidNumber, to_e164
     from messaging.models import InboundMessage
-    from messaging.phones import InvalidNumber, to_e164
     from providers.sandbox import SandboxAdapter
 
     account = sandbox_account_for(organization, channel, account)

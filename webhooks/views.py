@@ -38,7 +38,7 @@ def public_url(request: HttpRequest) -> str:
     from X-Forwarded-Proto and X-Forwarded-Host (the proxy in front of us).
     """
     path = request.get_full_path()
-    if getattr(settings, "WEBHOOKS_TRUST_FORWARDED_HEADERS", False):
+    if settings.WEBHOOKS_TRUST_FORWARDED_HEADERS:
         proto = request.META.get("HTTP_X_FORWARDED_PROTO", "").split(",")[0].strip().lower()
         host = request.META.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
         scheme = proto if proto in ("http", "https") else request.scheme
@@ -87,7 +87,7 @@ def _account(provider: str, account_id, *, fresh: bool = False) -> tuple[Provide
     if not fresh and hit is not None and hit[0] > now:
         return hit[1], True
     account = ProviderAccount.objects.filter(public_id=account_id, provider=provider).first()
-    ttl = float(getattr(settings, "WEBHOOK_ACCOUNT_CACHE_SECONDS", 5))
+    ttl = float(settings.WEBHOOK_ACCOUNT_CACHE_SECONDS)
     if account is not None and ttl > 0:
         if len(_accounts) >= 10_000:
             _accounts.clear()

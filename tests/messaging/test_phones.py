@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from jood import phones
+from jood.phones import InvalidNumber, to_e164
 from messaging.models import Message
-from messaging.phones import InvalidNumber, to_e164
 from tests.messaging.conftest import assert_error
 
 
@@ -80,7 +81,7 @@ def test_a_number_without_country_code_is_refused_by_the_api(acme_api, sandbox):
 
 def _full_path(raw: str):
     """What phonenumbers alone says (the quick E.164 check bypassed)."""
-    from messaging import phones
+    from jood import phones
 
     saved = phones._e164_quick
     phones._e164_quick = lambda given: None
@@ -111,7 +112,7 @@ QUICK_CASES = [
 
 @pytest.mark.parametrize("raw", QUICK_CASES)
 def test_the_quick_e164_check_answers_as_phonenumbers_does(raw):
-    from messaging import phones
+    from jood import phones
 
     phones._to_e164.cache_clear()
     try:
@@ -119,3 +120,71 @@ def test_the_quick_e164_check_answers_as_phonenumbers_does(raw):
     except phones.InvalidNumber as exc:
         quick = ("refused", exc.reason)
     assert quick == _full_path(raw)
+
+
+# --- the other readings of jood/phones.py: one module, the answers each caller gave before -----------
+@pytest.mark.parametrize(
+    ("raw", "region", "e164"),
+    [
+        ("966501234567", None, "+966501234567"),  # Infobip's and Unifonic's form
+        ("0501234567", "SA", "+966501234567"),
+        ("07911 123456", "GB", "+447911123456"),
+        ("(050) 123-4567", "SA", "+966501234567"),
+    ],
+)
+def test_any_form_reads_the_forms_people_and_providers_write(raw, region, e164):
+    assert phones.any_form(raw, region) == e164
+
+
+def test_any_form_refuses_a_national_number_without_a_region():
+    with pytest.raises(InvalidNumber):
+        phones.any_form("0501234567", None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("whatsapp:+966501234567", "+966501234567"),
+        ("966501234567", "+966501234567"),  # WhatsApp Cloud: digits without +
+        ("12345", "+12345"),  # a short code is kept
+        ("hello", "hello"),
+        ("", ""),
+    ],
+)
+def test_a_sender_is_read_and_never_refused(raw, e164):
+    assert phones.sender(raw) == e164
+
+
+@pytest.mark.parametrize(
+    ("term", "found"),
+    [
+        ("00966 50 123 4567", "+966501234567"),
+        ("966501234567", "+966501234567"),
+        ("+1-555-0100", "+15550100"),  # unknown to phonenumbers: its digits
+        ("hello", None),
+        ("12345", None),
+    ],
+)
+def test_a_search_term_is_a_number_or_none(term, found):
+    assert phones.searched_number(term) == found
+
+
+def test_a_local_number_is_searched_in_each_region():
+    assert phones.is_local("050 123 4567") and not phones.is_local("00966501234567")
+    assert phones.candidates("0501234567", ["sa", "GB", ""]) == ["+966501234567"]
+    assert phones.candidates("07911123456", ["SA", "GB"]) == ["+447911123456"]
+    assert phones.candidates("+966501234567", ["GB"]) == ["+966501234567"]
+
+
+def test_a_plus_sent_unencoded_in_a_query_string_is_restored():
+    assert phones.restore_plus(" 966501234567") == "+966501234567"
+    assert phones.restore_plus("966501234567", raw=" 966501234567") == "+966501234567"
+    assert phones.restore_plus(" abc") == " abc"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [("+966 50 123 4567", True), ("050 (123) 45-67", True), ("(050) 1234567", False), ("+12", False), ("abc", False)],
+)
+def test_a_contact_number_is_checked_loosely(value, ok):
+    assert phones.looks_like_phone(value) is ok
