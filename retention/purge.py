@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, models, transaction
@@ -51,19 +52,17 @@ from messaging.models import (
     Batch,
     ConversationWindow,
     DailyStats,
-    DeliveryAttempt,
     IdempotencyRecord,
     InboundMessage,
     MediaFile,
     Message,
-    MessageEvent,
     OptOut,
     PendingStatusUpdate,
     Template,
 )
 from providers.models import ProviderAccount
 from retention.models import DataExport, LegalHold, PurgeRun
-from webhooks.models import CallbackAttempt, CallbackDelivery, CallbackEndpoint, WebhookEvent
+from webhooks.models import CallbackDelivery, CallbackEndpoint, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -232,80 +231,56 @@ def _select(model: type[models.Model], column: str, ids: list, wanted: str | Non
 
 # --- What points at what ----------------------------------------------------------
 #
-# For every table the purge and the erasure delete from: the foreign keys of other
-# tables that point at it (model, column, rule), as the models' on_delete says, in
-# the order they are handled. Written out so the deletes are SQL we own.
+# For every table the purge and the erasure delete from (by the label a run reports
+# it under): the foreign keys of other tables that point at it (table, column, rule),
+# as the models' on_delete says. Written out so the deletes are SQL we own.
 # tests/retention/test_purge_sql.py holds this map to the models: a new foreign key
 # to one of these tables fails it until it is added here.
 CASCADE, SET_NULL = "cascade", "set null"
-Dependants = tuple[tuple[type[models.Model], str, str], ...]
-DEPENDANTS: dict[type[models.Model], Dependants] = {
-    Organization: (
-        (Membership, "organization_id", CASCADE),
-        (ApiKey, "organization_id", CASCADE),
-        (AccessLog, "organization_id", SET_NULL),
-        (ApiKeyUse, "organization_id", CASCADE),
-        (ProviderAccount, "organization_id", CASCADE),
-        (Template, "organization_id", CASCADE),
-        (MediaFile, "organization_id", CASCADE),
-        (Batch, "organization_id", CASCADE),
-        (Message, "organization_id", CASCADE),
-        (PendingStatusUpdate, "organization_id", CASCADE),
-        (OptOut, "organization_id", CASCADE),
-        (ConversationWindow, "organization_id", CASCADE),
-        (InboundMessage, "organization_id", CASCADE),
-        (DailyStats, "organization_id", CASCADE),
-        (IdempotencyRecord, "organization_id", CASCADE),
-        (CallbackEndpoint, "organization_id", CASCADE),
-        (CallbackDelivery, "organization_id", CASCADE),
-        (PurgeRun, "organization_id", SET_NULL),
-        (LegalHold, "organization_id", CASCADE),
-        (DataExport, "organization_id", CASCADE),
+_OF_ORGANIZATION = (
+    "accounts.Membership accounts.ApiKey accounts.ApiKeyUse providers.ProviderAccount messaging.Template "
+    "messaging.MediaFile messaging.Batch messaging.Message messaging.PendingStatusUpdate messaging.OptOut "
+    "messaging.ConversationWindow messaging.InboundMessage messaging.DailyStats messaging.IdempotencyRecord "
+    "webhooks.CallbackEndpoint webhooks.CallbackDelivery retention.LegalHold retention.DataExport"
+)
+_LEAVES = (
+    "messaging.MessageEvent messaging.DeliveryAttempt webhooks.CallbackAttempt webhooks.WebhookEvent "
+    "messaging.MediaFile messaging.ConversationWindow messaging.IdempotencyRecord messaging.PendingStatusUpdate "
+    "accounts.AccessLog accounts.ApiKeyUse messaging.OptOut messaging.DailyStats accounts.Membership "
+    "retention.LegalHold retention.DataExport"
+)
+DEPENDANTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # Everything of the organization goes; its access log and purge runs stay, unlinked.
+    "accounts.Organization": (
+        ("accounts.AccessLog", "organization_id", SET_NULL),
+        ("retention.PurgeRun", "organization_id", SET_NULL),
+        *((label, "organization_id", CASCADE) for label in _OF_ORGANIZATION.split()),
     ),
-    ApiKey: (
-        (AccessLog, "api_key_id", SET_NULL),
-        (ApiKeyUse, "api_key_id", CASCADE),
-        (Batch, "api_key_id", SET_NULL),
+    "accounts.ApiKey": (
+        ("accounts.AccessLog", "api_key_id", SET_NULL),
+        ("messaging.Batch", "api_key_id", SET_NULL),
+        ("accounts.ApiKeyUse", "api_key_id", CASCADE),
     ),
-    ProviderAccount: (
-        (Template, "provider_account_id", CASCADE),
-        (Message, "requested_account_id", SET_NULL),
-        (Message, "provider_account_id", SET_NULL),
-        (DeliveryAttempt, "provider_account_id", SET_NULL),
-        (InboundMessage, "provider_account_id", SET_NULL),
-        (DailyStats, "provider_account_id", SET_NULL),
-        (WebhookEvent, "provider_account_id", SET_NULL),
+    "providers.ProviderAccount": (
+        ("messaging.Message", "requested_account_id", SET_NULL),
+        *(
+            (label, "provider_account_id", SET_NULL)
+            for label in "messaging.Message messaging.DeliveryAttempt messaging.InboundMessage "
+            "messaging.DailyStats webhooks.WebhookEvent".split()
+        ),
+        ("messaging.Template", "provider_account_id", CASCADE),
     ),
-    Template: ((Message, "template_id", SET_NULL),),
-    Batch: ((Message, "batch_id", SET_NULL),),
-    Message: (
-        (MessageEvent, "message_id", CASCADE),
-        (DeliveryAttempt, "message_id", CASCADE),
-        (CallbackDelivery, "message_id", CASCADE),
+    "messaging.Template": (("messaging.Message", "template_id", SET_NULL),),
+    "messaging.Batch": (("messaging.Message", "batch_id", SET_NULL),),
+    "messaging.Message": (
+        ("messaging.MessageEvent", "message_id", CASCADE),
+        ("messaging.DeliveryAttempt", "message_id", CASCADE),
+        ("webhooks.CallbackDelivery", "message_id", CASCADE),
     ),
-    InboundMessage: ((CallbackDelivery, "inbound_message_id", CASCADE),),
-    CallbackEndpoint: ((CallbackDelivery, "endpoint_id", CASCADE),),
-    CallbackDelivery: ((CallbackAttempt, "delivery_id", CASCADE),),
-    **dict.fromkeys(
-        [
-            MessageEvent,
-            DeliveryAttempt,
-            CallbackAttempt,
-            WebhookEvent,
-            MediaFile,
-            ConversationWindow,
-            IdempotencyRecord,
-            PendingStatusUpdate,
-            AccessLog,
-            ApiKeyUse,
-            OptOut,
-            DailyStats,
-            Membership,
-            LegalHold,
-            DataExport,
-        ],
-        (),
-    ),
+    "messaging.InboundMessage": (("webhooks.CallbackDelivery", "inbound_message_id", CASCADE),),
+    "webhooks.CallbackEndpoint": (("webhooks.CallbackDelivery", "endpoint_id", CASCADE),),
+    "webhooks.CallbackDelivery": (("webhooks.CallbackAttempt", "delivery_id", CASCADE),),
+    **{label: () for label in _LEAVES.split()},
 }
 
 
@@ -332,22 +307,23 @@ def delete_ids(ctx: Context, model: type[models.Model], ids: list, *, count_empt
         if n or count_empty:
             ctx.add({label: n})
 
-    for child, column, rule in DEPENDANTS[model]:
+    for label, column, rule in DEPENDANTS[_label(model)]:
+        child = apps.get_model(label)
         if rule == SET_NULL:
             _execute(f"UPDATE {_table(child)} SET {connection.ops.quote_name(column)} = NULL", column, ids)
-        elif DEPENDANTS[child]:
+        elif DEPENDANTS[label]:
             delete_ids(ctx, child, _select(child, column, ids), count_empty=count_empty)
         else:
-            add(_label(child), _execute(f"DELETE FROM {_table(child)}", column, ids))
+            add(label, _execute(f"DELETE FROM {_table(child)}", column, ids))
     add(_label(model), _delete_rows(model, ids))
 
 
 def _count_tree(ctx: Context, queryset: models.QuerySet) -> None:
     """Dry run: count the rows and everything that would go with them."""
     ctx.add({_label(queryset.model): queryset.count()})
-    for child, column, rule in DEPENDANTS[queryset.model]:
+    for label, column, rule in DEPENDANTS[_label(queryset.model)]:
         if rule == CASCADE:
-            _count_tree(ctx, child._base_manager.filter(**{f"{column}__in": queryset.values("pk")}))
+            _count_tree(ctx, apps.get_model(label)._base_manager.filter(**{f"{column}__in": queryset.values("pk")}))
 
 
 def delete_in_batches(
