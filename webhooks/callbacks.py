@@ -181,23 +181,11 @@ def create_deliveries(
         for e in CallbackEndpoint.objects.filter(organization_id=organization_id, is_active=True)
         if e.wants(event_type)
     ]
+    targets = [(endpoint, endpoint.url) for endpoint in endpoints] + [(None, url) for url in extra_urls if url]
     now = timezone.now()
     rows = [
         CallbackDelivery(
             endpoint=endpoint,
-            organization_id=organization_id,
-            message=message,
-            inbound_message=inbound,
-            url=endpoint.url,
-            event_type=event_type,
-            payload=payload,
-            webhook_id=_new_webhook_id(),
-            next_attempt_at=now,
-        )
-        for endpoint in endpoints
-    ]
-    rows += [
-        CallbackDelivery(
             organization_id=organization_id,
             message=message,
             inbound_message=inbound,
@@ -207,8 +195,7 @@ def create_deliveries(
             webhook_id=_new_webhook_id(),
             next_attempt_at=now,
         )
-        for url in extra_urls
-        if url
+        for endpoint, url in targets
     ]
     if not rows:
         return []
