@@ -291,12 +291,6 @@ def signing_secrets(delivery: CallbackDelivery) -> list[str]:
     return endpoint.signing_secrets() if endpoint is not None else []
 
 
-def signing_secret(delivery: CallbackDelivery) -> str:
-    """Return the current secret a delivery is signed with ("" for unsigned)."""
-    secrets = signing_secrets(delivery)
-    return secrets[0] if secrets else ""
-
-
 def signature_header(secrets: list[str], webhook_id: str, timestamp: int, body: bytes) -> str:
     """Return `webhook-signature`: one `v1,` signature per secret, space separated (Standard Webhooks)."""
     return " ".join(sign(secret, webhook_id, timestamp, body) for secret in secrets)
