@@ -171,6 +171,24 @@ def build_export(export_id: int) -> bool:
     return bool(updated)
 
 
+def sweep_exports() -> int:
+    """Remove files of expired and downloaded exports; publish builds that a lost task left pending.
+
+    Returns how many builds were published again (the hourly beat task).
+    """
+    from retention import tasks
+
+    now = timezone.now()
+    purge.expire_exports(purge.Context(), now)
+    waiting = DataExport.objects.filter(
+        state=DataExport.State.PENDING, created_at__lt=now - timedelta(minutes=5)
+    ).exclude(started_at__gt=now - EXPORT_BUILD_LEASE)
+    ids = list(waiting.values_list("pk", flat=True)[:100])
+    for pk in ids:
+        _publish(tasks.build_export, pk)
+    return len(ids)
+
+
 def claim_download(export: DataExport, actor: Actor = SYSTEM) -> bool:
     """Mark a ready export downloaded, once. False if it was downloaded already, expired or not ready."""
     now = timezone.now()
