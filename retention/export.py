@@ -110,13 +110,23 @@ def _write_csv(archive: zipfile.ZipFile, name: str, items: Iterable[dict]) -> No
         write_csv_rows(handle, items)
 
 
-def _values(obj, *names: str) -> dict:
-    """Return obj's attributes by name; "key=attribute" writes an attribute under another key."""
+def _values(obj, names: str) -> dict:
+    """Return obj's attributes named in `names` (space separated); "key=attribute" writes one under another key."""
     row = {}
-    for name in names:
+    for name in names.split():
         key, _, attribute = name.partition("=")
         row[key] = getattr(obj, attribute or key)
     return row
+
+
+def _rows(queryset, names: str) -> Iterator[dict]:
+    """Yield `_values(row, names)` for each row of the queryset, read in chunks."""
+    for row in queryset.iterator(chunk_size=CHUNK):
+        yield _values(row, names)
+
+
+def _oldest_first(model, organization):
+    return model.objects.filter(organization=organization).order_by("created_at", "pk")
 
 
 def _within_retention(rows, organization):
@@ -128,51 +138,26 @@ def _within_retention(rows, organization):
 def organization_data(organization) -> dict:
     return _values(
         organization,
-        "id=public_id",
-        "name",
-        "created_at",
-        "is_active",
-        "retention_days",
-        "paused_at",
-        "deletion_requested_at",
-        "deletion_scheduled_for",
+        "id=public_id name created_at is_active retention_days paused_at deletion_requested_at deletion_scheduled_for",
     )
 
 
 def members(organization) -> Iterator[dict]:
     for m in Membership.objects.filter(organization=organization).select_related("user").order_by("created_at"):
         yield {
-            **_values(m.user, "email", "name", "phone"),
+            **_values(m.user, "email name phone"),
             "role": m.role,
             "member_since": m.created_at,
-            **_values(
-                m.user,
-                "date_joined",
-                "last_login",
-                "privacy_policy_version",
-                "privacy_accepted_at",
-                "confirmed_adult_at",
-            ),
+            **_values(m.user, "date_joined last_login privacy_policy_version privacy_accepted_at confirmed_adult_at"),
         }
 
 
 def templates(organization) -> Iterator[dict]:
-    for t in Template.objects.filter(organization=organization).order_by("created_at", "pk"):
-        yield _values(
-            t,
-            "id=public_id",
-            "kind",
-            "channel",
-            "name",
-            "language",
-            "body",
-            "category",
-            "components",
-            "approval_status",
-            "synced_at",
-            "created_at",
-            "updated_at",
-        )
+    return _rows(
+        _oldest_first(Template, organization),
+        "id=public_id kind channel name language body category components approval_status synced_at "
+        "created_at updated_at",
+    )
 
 
 def messages(organization) -> Iterator[dict]:
@@ -187,43 +172,25 @@ def messages(organization) -> Iterator[dict]:
     )
     for m in _within_retention(rows, organization).iterator(chunk_size=CHUNK):
         yield {
-            **_values(m, "id=public_id", "channel", "to", "sender", "body"),
+            **_values(m, "id=public_id channel to sender body"),
             "template": m.template.name if m.template else None,
-            **_values(m, "template_params", "media", "status", "provider"),
+            **_values(m, "template_params media status provider"),
             "provider_account": m.provider_account.label if m.provider_account else None,
-            **_values(m, "provider_message_id", "encoding", "segments", "price", "error_code", "error_message"),
+            **_values(m, "provider_message_id encoding segments price error_code error_message"),
             "batch": str(m.batch.public_id) if m.batch else None,
             **_values(
                 m,
-                "metadata",
-                "callback_url",
-                "scheduled_at",
-                "attempts",
-                "created_at",
-                "queued_at",
-                "sent_at",
-                "delivered_at",
-                "read_at",
-                "failed_at",
-                "canceled_at",
+                "metadata callback_url scheduled_at attempts created_at "
+                "queued_at sent_at delivered_at read_at failed_at canceled_at",
             ),
             "events": [
                 _values(
-                    e,
-                    "status",
-                    "raw_status",
-                    "source",
-                    "applied",
-                    "provider_timestamp",
-                    "received_at",
-                    "error_code",
-                    "error_message",
-                    "detail",
+                    e, "status raw_status source applied provider_timestamp received_at error_code error_message detail"
                 )
                 for e in m.events.all()
             ],
             "delivery_attempts": [
-                _values(a, "started_at", "latency_ms", "outcome", "http_status", "error_code", "error_message")
+                _values(a, "started_at latency_ms outcome http_status error_code error_message")
                 for a in m.delivery_attempts.all()
             ],
         }
@@ -231,79 +198,60 @@ def messages(organization) -> Iterator[dict]:
 
 def inbound_messages(organization) -> Iterator[dict]:
     rows = InboundMessage.objects.filter(organization=organization).order_by("created_at", "pk")
-    for m in _within_retention(rows, organization).iterator(chunk_size=CHUNK):
-        yield _values(
-            m,
-            "id=public_id",
-            "channel",
-            "from=from_number",
-            "to=to_number",
-            "body",
-            "media",
-            "profile_name",
-            "provider_message_id",
-            "received_at",
-        )
+    return _rows(
+        _within_retention(rows, organization),
+        "id=public_id channel from=from_number to=to_number body media profile_name provider_message_id received_at",
+    )
 
 
 def batches(organization) -> Iterator[dict]:
-    for b in Batch.objects.filter(organization=organization).order_by("created_at", "pk").iterator(CHUNK):
-        yield _values(b, "id=public_id", "name", "channel", "total", "accepted", "refused", "created_at")
+    return _rows(_oldest_first(Batch, organization), "id=public_id name channel total accepted refused created_at")
 
 
 def opt_outs(organization) -> Iterator[dict]:
-    for o in OptOut.objects.filter(organization=organization).order_by("created_at", "pk").iterator(CHUNK):
-        yield _values(o, "channel", "phone", "source", "created_at")
+    return _rows(_oldest_first(OptOut, organization), "channel phone source created_at")
 
 
 def media_files(organization) -> Iterator[dict]:
-    for f in MediaFile.objects.filter(organization=organization).order_by("created_at", "pk").iterator(CHUNK):
-        yield _values(f, "id=public_id", "filename", "kind", "content_type", "size", "sha256", "created_at")
+    return _rows(
+        _oldest_first(MediaFile, organization), "id=public_id filename kind content_type size sha256 created_at"
+    )
 
 
 def callback_endpoints(organization) -> Iterator[dict]:
     # Never the signing secret.
-    for e in CallbackEndpoint.objects.filter(organization=organization).order_by("created_at", "pk"):
-        yield _values(e, "id=public_id", "url", "events", "is_active", "description", "created_at")
+    return _rows(
+        _oldest_first(CallbackEndpoint, organization), "id=public_id url events is_active description created_at"
+    )
 
 
 def provider_accounts(organization) -> Iterator[dict]:
     # Never the credentials, the webhook secret or the provider settings: only the masked hints.
-    for a in ProviderAccount.objects.filter(organization=organization).order_by("created_at", "pk"):
-        yield _values(
-            a,
-            "id=public_id",
-            "provider",
-            "label",
-            "channel",
-            "sender=default_sender",
-            "credentials_hint",
-            "priority",
-            "allowed_prefixes",
-            "is_active",
-            "created_at",
-        )
+    return _rows(
+        _oldest_first(ProviderAccount, organization),
+        "id=public_id provider label channel sender=default_sender credentials_hint priority allowed_prefixes "
+        "is_active created_at",
+    )
 
 
 def api_keys(organization) -> Iterator[dict]:
     # Names and prefixes only: the secret was never stored and its hash stays here.
     for k in ApiKey.objects.filter(organization=organization).select_related("created_by").order_by("created_at"):
         yield {
-            **_values(k, "id=public_id", "name", "prefix", "role"),
+            **_values(k, "id=public_id name prefix role"),
             "created_by": k.created_by.email if k.created_by else None,
-            **_values(k, "created_at", "last_used_at", "revoked_at"),
+            **_values(k, "created_at last_used_at revoked_at"),
         }
 
 
 def daily_stats(organization) -> Iterator[dict]:
     rows = DailyStats.objects.filter(organization=organization).order_by("day", "channel", "provider", "status")
-    for s in rows.iterator(CHUNK):
-        yield _values(s, "day", "channel", "provider", "status", "count", "segments")
+    return _rows(rows, "day channel provider status count segments")
 
 
 def access_log(organization) -> Iterator[dict]:
-    for r in AccessLog.objects.filter(organization=organization).order_by("at", "pk").iterator(CHUNK):
-        yield _values(r, "at", "action", "actor=actor_label", "ip", "user_agent", "detail")
+    rows = AccessLog.objects.filter(organization=organization).order_by("at", "pk")
+    return _rows(rows, "at action actor=actor_label ip user_agent detail")
 
 
 def write_zip(export: DataExport) -> tuple[str, int]:
@@ -359,9 +307,9 @@ def _personal_log(user: User, *, sessions: bool) -> Iterator[dict]:
     rows = rows.filter(action__in=SESSION_ACTIONS) if sessions else rows.exclude(action__in=SESSION_ACTIONS)
     for r in rows.order_by("at", "pk").iterator(CHUNK):
         yield {
-            **_values(r, "at", "action"),
+            **_values(r, "at action"),
             "organization": r.organization.name if r.organization else None,
-            **_values(r, "ip", "user_agent", "detail"),
+            **_values(r, "ip user_agent detail"),
         }
 
 
@@ -370,15 +318,8 @@ def personal_tables(user: User) -> dict[str, Iterable[dict]]:
     profile = {
         **_values(
             user,
-            "email",
-            "name",
-            "phone",
-            "date_joined",
-            "last_login",
-            "privacy_policy_version",
-            "privacy_accepted_at",
-            "confirmed_adult_at",
-            "consent_withdrawn_at",
+            "email name phone date_joined "
+            "last_login privacy_policy_version privacy_accepted_at confirmed_adult_at consent_withdrawn_at",
         ),
     }
     memberships = (
@@ -388,14 +329,14 @@ def personal_tables(user: User) -> dict[str, Iterable[dict]]:
     keys = (
         {
             "organization": k.organization.name,
-            **_values(k, "name", "prefix", "role", "created_at", "last_used_at", "revoked_at"),
+            **_values(k, "name prefix role created_at last_used_at revoked_at"),
         }
         for k in ApiKey.objects.filter(created_by=user).select_related("organization").order_by("created_at")
     )
     batches = (
         {
             "organization": b.organization.name,
-            **_values(b, "id=public_id", "name", "channel", "total", "accepted", "refused", "created_at"),
+            **_values(b, "id=public_id name channel total accepted refused created_at"),
         }
         for b in Batch.objects.filter(created_by=user).select_related("organization").order_by("created_at")
     )

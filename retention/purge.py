@@ -18,7 +18,8 @@ How a run goes:
    of making us wait), delete the children (every table whose foreign key points
    at those rows: events, delivery attempts, callback deliveries and their
    attempts), then the rows. Inserts of new messages never wait on us: we lock
-   only old rows.
+   only old rows. The deletes are plain SQL written here, in foreign-key order
+   (`DEPENDANTS`), not Django's delete collector, which is no public API.
 3. Between batches the time budget (PURGE_TIME_BUDGET_SECONDS) is checked;
    when it is spent the run stops, is marked not completed, and the next run
    resumes where it stopped, since it starts again from the oldest rows.
@@ -37,11 +38,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from django.apps import apps
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, models, transaction
 from django.db.models import Q
-from django.db.models.deletion import get_candidate_relations_to_delete
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -91,10 +92,6 @@ PURGED_TABLES = [
     "accounts.ApiKey.last_used_ip",
     "retention.DataExport.file",
 ]
-
-
-class PurgeError(ValueError):
-    """Bad input to a run (an unknown organization)."""
 
 
 def budget_seconds() -> float:
@@ -232,62 +229,101 @@ def _select(model: type[models.Model], column: str, ids: list, wanted: str | Non
     return values
 
 
-def _relations(model: type[models.Model]) -> list:
-    """The foreign keys (and one-to-ones) of other models that point at `model`, hidden ones (`related_name="+"`)
-    included: the relations Django's own delete collector follows."""
-    return list(get_candidate_relations_to_delete(model._meta))
+# --- What points at what ----------------------------------------------------------
+#
+# For every table the purge and the erasure delete from (by the label a run reports
+# it under): the foreign keys of other tables that point at it (table, column, rule),
+# as the models' on_delete says. Written out so the deletes are SQL we own.
+# tests/retention/test_purge_sql.py holds this map to the models: a new foreign key
+# to one of these tables fails it until it is added here.
+CASCADE, SET_NULL = "cascade", "set null"
+_OF_ORGANIZATION = (
+    "accounts.Membership accounts.ApiKey accounts.ApiKeyUse providers.ProviderAccount messaging.Template "
+    "messaging.MediaFile messaging.Batch messaging.Message messaging.PendingStatusUpdate messaging.OptOut "
+    "messaging.ConversationWindow messaging.InboundMessage messaging.DailyStats messaging.IdempotencyRecord "
+    "webhooks.CallbackEndpoint webhooks.CallbackDelivery retention.LegalHold retention.DataExport"
+)
+_LEAVES = (
+    "messaging.MessageEvent messaging.DeliveryAttempt webhooks.CallbackAttempt webhooks.WebhookEvent "
+    "messaging.MediaFile messaging.ConversationWindow messaging.IdempotencyRecord messaging.PendingStatusUpdate "
+    "accounts.AccessLog accounts.ApiKeyUse messaging.OptOut messaging.DailyStats accounts.Membership "
+    "retention.LegalHold retention.DataExport"
+)
+DEPENDANTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # Everything of the organization goes; its access log and purge runs stay, unlinked.
+    "accounts.Organization": (
+        ("accounts.AccessLog", "organization_id", SET_NULL),
+        ("retention.PurgeRun", "organization_id", SET_NULL),
+        *((label, "organization_id", CASCADE) for label in _OF_ORGANIZATION.split()),
+    ),
+    "accounts.ApiKey": (
+        ("accounts.AccessLog", "api_key_id", SET_NULL),
+        ("messaging.Batch", "api_key_id", SET_NULL),
+        ("accounts.ApiKeyUse", "api_key_id", CASCADE),
+    ),
+    "providers.ProviderAccount": (
+        ("messaging.Message", "requested_account_id", SET_NULL),
+        *(
+            (label, "provider_account_id", SET_NULL)
+            for label in "messaging.Message messaging.DeliveryAttempt messaging.InboundMessage "
+            "messaging.DailyStats webhooks.WebhookEvent".split()
+        ),
+        ("messaging.Template", "provider_account_id", CASCADE),
+    ),
+    "messaging.Template": (("messaging.Message", "template_id", SET_NULL),),
+    "messaging.Batch": (("messaging.Message", "batch_id", SET_NULL),),
+    "messaging.Message": (
+        ("messaging.MessageEvent", "message_id", CASCADE),
+        ("messaging.DeliveryAttempt", "message_id", CASCADE),
+        ("webhooks.CallbackDelivery", "message_id", CASCADE),
+    ),
+    "messaging.InboundMessage": (("webhooks.CallbackDelivery", "inbound_message_id", CASCADE),),
+    "webhooks.CallbackEndpoint": (("webhooks.CallbackDelivery", "endpoint_id", CASCADE),),
+    "webhooks.CallbackDelivery": (("webhooks.CallbackAttempt", "delivery_id", CASCADE),),
+    **{label: () for label in _LEAVES.split()},
+}
 
 
-def _cascade_is_plain(model: type[models.Model], seen: frozenset = frozenset()) -> bool:
-    """True if deleting `model` rows needs only CASCADE, SET_NULL and DO_NOTHING (what `delete_ids` does)."""
-    if model in seen or any(f.many_to_many for f in model._meta.get_fields(include_hidden=True)):
-        return False
-    for rel in _relations(model):
-        if rel.on_delete is models.CASCADE:
-            if not _cascade_is_plain(rel.related_model, seen | {model}):
-                return False
-        elif rel.on_delete not in (models.SET_NULL, models.DO_NOTHING):
-            return False
-    return True
+def _table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
 
 
-def delete_ids(ctx: Context, model: type[models.Model], ids: list) -> None:
-    """Delete rows by primary key, and first whatever points at them, as Django's on_delete says.
+def _delete_rows(model: type[models.Model], ids: list) -> int:
+    """Delete rows by primary key, nothing else; return how many went."""
+    return _execute(f"DELETE FROM {_table(model)}", model._meta.pk.column, ids)
 
-    The same outcome as `Model.objects.filter(pk__in=ids).delete()` without
-    loading the rows: one statement per related table (rows of a related table
-    that has its own dependants are selected by id first, and so on down).
-    Models with other on_delete rules (PROTECT, SET_DEFAULT...) go through the ORM.
+
+def delete_ids(ctx: Context, model: type[models.Model], ids: list, *, count_empty: bool = True) -> None:
+    """Delete rows by primary key, and first whatever points at them (`DEPENDANTS`), counting each table.
+
+    One statement per dependant table; rows of a dependant that has dependants
+    of its own are selected by id first, and so on down. `count_empty=False`
+    leaves out tables where nothing went (as the organization's own delete reports).
     """
     if not ids:
         return
-    if not _cascade_is_plain(model):
-        _, per_model = model._base_manager.filter(pk__in=ids).delete()
-        ctx.add(per_model)
-        return
-    for rel in _relations(model):
-        child = rel.related_model
-        column = rel.field.column
-        table = connection.ops.quote_name(child._meta.db_table)
-        if rel.on_delete is models.CASCADE:
-            if _relations(child):
-                delete_ids(ctx, child, _select(child, column, ids))
-            else:
-                ctx.add({_label(child): _execute(f"DELETE FROM {table}", column, ids)})
-        elif rel.on_delete is models.SET_NULL:
-            quoted = connection.ops.quote_name(column)
-            _execute(f"UPDATE {table} SET {quoted} = NULL", column, ids)
-    table = connection.ops.quote_name(model._meta.db_table)
-    ctx.add({_label(model): _execute(f"DELETE FROM {table}", model._meta.pk.column, ids)})
+
+    def add(label: str, n: int) -> None:
+        if n or count_empty:
+            ctx.add({label: n})
+
+    for label, column, rule in DEPENDANTS[_label(model)]:
+        child = apps.get_model(label)
+        if rule == SET_NULL:
+            _execute(f"UPDATE {_table(child)} SET {connection.ops.quote_name(column)} = NULL", column, ids)
+        elif DEPENDANTS[label]:
+            delete_ids(ctx, child, _select(child, column, ids), count_empty=count_empty)
+        else:
+            add(label, _execute(f"DELETE FROM {_table(child)}", column, ids))
+    add(_label(model), _delete_rows(model, ids))
 
 
 def _count_tree(ctx: Context, queryset: models.QuerySet) -> None:
     """Dry run: count the rows and everything that would go with them."""
     ctx.add({_label(queryset.model): queryset.count()})
-    for rel in _relations(queryset.model):
-        if rel.on_delete is models.CASCADE:
-            related = rel.related_model._base_manager.filter(**{f"{rel.field.name}__in": queryset.values("pk")})
-            _count_tree(ctx, related)
+    for label, column, rule in DEPENDANTS[_label(queryset.model)]:
+        if rule == CASCADE:
+            _count_tree(ctx, apps.get_model(label)._base_manager.filter(**{f"{column}__in": queryset.values("pk")}))
 
 
 def delete_in_batches(
@@ -549,7 +585,7 @@ def purge_unreferenced_media(ctx: Context, now: datetime, held: list[int], organ
                 used = _referenced([row[:3] for row in rows])
                 ids = [row[0] for row in rows if row[0] not in used]
                 names = [row[3] for row in rows if row[0] not in used and row[3]]
-                MediaFile.objects.filter(pk__in=ids).delete()
+                _delete_rows(MediaFile, ids)
                 ctx.add({UNREFERENCED_MEDIA: len(ids), "messaging.MediaFile.file": len(names)})
                 if names:
                     transaction.on_commit(lambda names=names: _delete_files(names))
@@ -658,7 +694,7 @@ def erase_organization(organization: Organization, ctx: Context) -> bool:
         ctx.add({"accounts.Organization": 1})
         return True
     with transaction.atomic():
-        # What is left points at the organization with SET_NULL (access log, purge runs) and is kept.
-        _, per_model = Organization.objects.filter(pk=org).delete()
-        ctx.add(per_model)
+        # What is left points at the organization with SET_NULL (access log, purge runs) and is kept;
+        # rows written since their step (an unmatched status update) go with it.
+        delete_ids(ctx, Organization, [org], count_empty=False)
     return True

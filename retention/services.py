@@ -169,6 +169,24 @@ def build_export(export_id: int) -> bool:
     return bool(updated)
 
 
+def sweep_exports() -> int:
+    """Remove files of expired and downloaded exports; publish builds that a lost task left pending.
+
+    Returns how many builds were published again (the hourly beat task).
+    """
+    from retention import tasks
+
+    now = timezone.now()
+    purge.expire_exports(purge.Context(), now)
+    waiting = DataExport.objects.filter(
+        state=DataExport.State.PENDING, created_at__lt=now - timedelta(minutes=5)
+    ).exclude(started_at__gt=now - EXPORT_BUILD_LEASE)
+    ids = list(waiting.values_list("pk", flat=True)[:100])
+    for pk in ids:
+        _publish(tasks.build_export, pk)
+    return len(ids)
+
+
 def claim_download(export: DataExport, actor: Actor = SYSTEM) -> bool:
     """Mark a ready export downloaded, once. False if it was downloaded already, expired or not ready."""
     now = timezone.now()
@@ -222,6 +240,28 @@ def _canceled_reason(what: str, actor: Actor) -> str:
     return f"Canceled when {who} {what} on {timezone.now():%Y-%m-%d %H:%M} UTC; it was never sent."
 
 
+def _switch(organization: Organization, field: str, on: bool, action: str, actor: Actor, **detail) -> bool:
+    """Turn one of the organization's switches (`paused_at`, `processing_restricted_at`) on or off, once.
+
+    Only a change is logged and forgets the cached API keys; turning one off
+    releases the held messages unless the other still holds them. False if
+    the switch was already so.
+    """
+    with transaction.atomic():
+        updated = Organization.objects.filter(pk=organization.pk, **{f"{field}__isnull": on}).update(
+            **{field: timezone.now() if on else None}
+        )
+        organization.refresh_from_db(fields=[field])
+        if updated:
+            record_access(action, actor, organization=organization, **detail)
+            # Cached keys carry their organization: this process at once, the others within seconds.
+            forget_api_keys()
+            transaction.on_commit(forget_api_keys)
+            if not on and not organization.is_paused:
+                release_held_messages(organization)
+    return bool(updated)
+
+
 def pause_organization(organization: Organization, actor: Actor = SYSTEM, *, cancel_waiting: bool = False) -> bool:
     """Pause sending: new sends are rejected with `organization_paused`; waiting messages wait.
 
@@ -230,16 +270,7 @@ def pause_organization(organization: Organization, actor: Actor = SYSTEM, *, can
     reason the customer sees on each message. Returns False if it was
     paused already (nothing logged).
     """
-    with transaction.atomic():
-        updated = Organization.objects.filter(pk=organization.pk, paused_at__isnull=True).update(
-            paused_at=timezone.now()
-        )
-        if updated:
-            record_access(AccessLog.Action.PAUSED, actor, organization=organization, cancel_waiting=cancel_waiting)
-            # Cached keys carry their organization: this process at once, the others within seconds.
-            forget_api_keys()
-            transaction.on_commit(forget_api_keys)
-    organization.refresh_from_db(fields=["paused_at"])
+    updated = _switch(organization, "paused_at", True, AccessLog.Action.PAUSED, actor, cancel_waiting=cancel_waiting)
     if updated and cancel_waiting:
         stopped = stop_pending_messages(
             organization,
@@ -260,16 +291,7 @@ def resume_organization(organization: Organization, actor: Actor = SYSTEM) -> bo
         raise PrivacyError(
             "deletion_requested", "This organization is scheduled for deletion: cancel the deletion first."
         )
-    with transaction.atomic():
-        updated = Organization.objects.filter(pk=organization.pk, paused_at__isnull=False).update(paused_at=None)
-        organization.paused_at = None
-        if updated:
-            record_access(AccessLog.Action.RESUMED, actor, organization=organization)
-            forget_api_keys()
-            transaction.on_commit(forget_api_keys)
-            if not organization.is_paused:
-                release_held_messages(organization)
-    return bool(updated)
+    return _switch(organization, "paused_at", False, AccessLog.Action.RESUMED, actor)
 
 
 RESTRICTION_MESSAGE = "Processing is restricted for this organization."
@@ -281,32 +303,12 @@ def restrict_processing(organization: Organization, actor: Actor = SYSTEM) -> bo
     New sends are rejected with `processing_restricted`; waiting messages wait.
     False if it was restricted already.
     """
-    with transaction.atomic():
-        updated = Organization.objects.filter(pk=organization.pk, processing_restricted_at__isnull=True).update(
-            processing_restricted_at=timezone.now()
-        )
-        if updated:
-            record_access(AccessLog.Action.PROCESSING_RESTRICTED, actor, organization=organization)
-            forget_api_keys()
-            transaction.on_commit(forget_api_keys)
-    organization.refresh_from_db(fields=["processing_restricted_at"])
-    return bool(updated)
+    return _switch(organization, "processing_restricted_at", True, AccessLog.Action.PROCESSING_RESTRICTED, actor)
 
 
 def lift_restriction(organization: Organization, actor: Actor = SYSTEM) -> bool:
     """Lift the restriction of processing; waiting messages go unless sending is also paused."""
-    with transaction.atomic():
-        updated = Organization.objects.filter(pk=organization.pk, processing_restricted_at__isnull=False).update(
-            processing_restricted_at=None
-        )
-        organization.processing_restricted_at = None
-        if updated:
-            record_access(AccessLog.Action.RESTRICTION_LIFTED, actor, organization=organization)
-            forget_api_keys()
-            transaction.on_commit(forget_api_keys)
-            if not organization.is_paused:
-                release_held_messages(organization)
-    return bool(updated)
+    return _switch(organization, "processing_restricted_at", False, AccessLog.Action.RESTRICTION_LIFTED, actor)
 
 
 def enforce_pauses() -> int:

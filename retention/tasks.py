@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils import timezone
 
 
 @shared_task(ignore_result=True)
@@ -34,15 +33,6 @@ def build_export(export_id: int) -> bool:
 @shared_task(ignore_result=True)
 def sweep_exports() -> int:
     """Hourly: remove files of expired and downloaded exports; publish builds that a lost task left pending."""
-    from retention import purge, services
-    from retention.models import DataExport
+    from retention import services
 
-    now = timezone.now()
-    purge.expire_exports(purge.Context(), now)
-    waiting = DataExport.objects.filter(
-        state=DataExport.State.PENDING, created_at__lt=now - timezone.timedelta(minutes=5)
-    ).exclude(started_at__gt=now - services.EXPORT_BUILD_LEASE)
-    ids = list(waiting.values_list("pk", flat=True)[:100])
-    for pk in ids:
-        services._publish(build_export, pk)
-    return len(ids)
+    return services.sweep_exports()

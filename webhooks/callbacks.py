@@ -1,7 +1,8 @@
 """Outgoing callbacks: signed POSTs to customers' endpoints, retried for over 24 hours.
 
-Signed the Standard Webhooks way (https://www.standardwebhooks.com/):
-`webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64
+Signed the Standard Webhooks way (https://www.standardwebhooks.com/), with
+the `standardwebhooks` package, the reference implementation customers verify
+with: `webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64
 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed with the base64-decoded
 part of the endpoint's `whsec_` secret.
 
@@ -24,21 +25,19 @@ local development).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import random
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from standardwebhooks import Webhook
 
 from jood.crypto import is_undecryptable
 from jood.outbound import (  # noqa: F401  (re-exported: the callback API's names)
@@ -54,7 +53,6 @@ from messaging.models import InboundMessage as InboundRow
 from messaging.signals import batch_memo
 from providers.base import parse_retry_after
 from webhooks.models import (
-    SECRET_PREFIX,
     CallbackAttempt,
     CallbackDelivery,
     CallbackEndpoint,
@@ -75,17 +73,14 @@ USER_AGENT = "JoodNotifications-Webhooks/1.0"
 
 
 # --- signing ---------------------------------------------------------------------
-def secret_key(secret: str) -> bytes:
-    """Return the HMAC key of a `whsec_` secret: the base64-decoded part after the prefix."""
-    value = secret[len(SECRET_PREFIX) :] if secret.startswith(SECRET_PREFIX) else secret
-    return base64.b64decode(value)
-
-
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
-    """Return the `webhook-signature` value for a body: `v1,<base64 HMAC-SHA256>`."""
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+    """Return the `webhook-signature` value for a body: `v1,<base64 HMAC-SHA256>`.
+
+    `Webhook` takes the `whsec_` secret as stored and signs the body as text:
+    ours is always UTF-8 (`encode_payload`), so the signed bytes are the posted ones.
+    """
+    at = datetime.fromtimestamp(timestamp, tz=UTC)
+    return Webhook(secret).sign(msg_id=webhook_id, timestamp=at, data=body.decode("utf-8"))
 
 
 def encode_payload(payload: dict) -> bytes:
@@ -186,23 +181,11 @@ def create_deliveries(
         for e in CallbackEndpoint.objects.filter(organization_id=organization_id, is_active=True)
         if e.wants(event_type)
     ]
+    targets = [(endpoint, endpoint.url) for endpoint in endpoints] + [(None, url) for url in extra_urls if url]
     now = timezone.now()
     rows = [
         CallbackDelivery(
             endpoint=endpoint,
-            organization_id=organization_id,
-            message=message,
-            inbound_message=inbound,
-            url=endpoint.url,
-            event_type=event_type,
-            payload=payload,
-            webhook_id=_new_webhook_id(),
-            next_attempt_at=now,
-        )
-        for endpoint in endpoints
-    ]
-    rows += [
-        CallbackDelivery(
             organization_id=organization_id,
             message=message,
             inbound_message=inbound,
@@ -212,8 +195,7 @@ def create_deliveries(
             webhook_id=_new_webhook_id(),
             next_attempt_at=now,
         )
-        for url in extra_urls
-        if url
+        for endpoint, url in targets
     ]
     if not rows:
         return []
@@ -307,12 +289,6 @@ def signing_secrets(delivery: CallbackDelivery) -> list[str]:
             .first()
         )
     return endpoint.signing_secrets() if endpoint is not None else []
-
-
-def signing_secret(delivery: CallbackDelivery) -> str:
-    """Return the current secret a delivery is signed with ("" for unsigned)."""
-    secrets = signing_secrets(delivery)
-    return secrets[0] if secrets else ""
 
 
 def signature_header(secrets: list[str], webhook_id: str, timestamp: int, body: bytes) -> str:

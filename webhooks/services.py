@@ -637,6 +637,17 @@ def simulate_sandbox_inbound(
 
 
 # --- callback endpoints ----------------------------------------------------------
+def _log_endpoint_change(endpoint: CallbackEndpoint, actor: Actor, change: str, **detail) -> None:
+    record_access(
+        AccessLog.Action.ORGANIZATION_CHANGED,
+        actor,
+        organization=endpoint.organization,
+        callback_endpoint=str(endpoint.public_id),
+        change=change,
+        **detail,
+    )
+
+
 @transaction.atomic
 def create_endpoint(
     organization: Organization,
@@ -657,14 +668,7 @@ def create_endpoint(
         is_active=is_active,
         secret=secret,
     )
-    record_access(
-        AccessLog.Action.ORGANIZATION_CHANGED,
-        actor,
-        organization=organization,
-        callback_endpoint=str(endpoint.public_id),
-        change="callback_endpoint_created",
-        url=url,
-    )
+    _log_endpoint_change(endpoint, actor, "callback_endpoint_created", url=url)
     return endpoint, secret
 
 
@@ -681,13 +685,7 @@ def rotate_endpoint_secret(endpoint: CallbackEndpoint, *, actor: Actor = SYSTEM)
     endpoint.secret = secret
     endpoint.secret_rotated_at = timezone.now()
     endpoint.save(update_fields=["previous_secret", "secret", "secret_rotated_at", "updated_at"])
-    record_access(
-        AccessLog.Action.ORGANIZATION_CHANGED,
-        actor,
-        organization=endpoint.organization,
-        callback_endpoint=str(endpoint.public_id),
-        change="callback_secret_rotated",
-    )
+    _log_endpoint_change(endpoint, actor, "callback_secret_rotated")
     return secret
 
 
@@ -705,26 +703,12 @@ def update_endpoint(endpoint: CallbackEndpoint, *, actor: Actor = SYSTEM, **chan
         setattr(endpoint, name, changes[name])
     if changed:
         endpoint.save(update_fields=[*changed, "updated_at"])
-        record_access(
-            AccessLog.Action.ORGANIZATION_CHANGED,
-            actor,
-            organization=endpoint.organization,
-            callback_endpoint=str(endpoint.public_id),
-            change="callback_endpoint_updated",
-            fields=changed,
-        )
+        _log_endpoint_change(endpoint, actor, "callback_endpoint_updated", fields=changed)
     return endpoint
 
 
 @transaction.atomic
 def delete_endpoint(endpoint: CallbackEndpoint, *, actor: Actor = SYSTEM) -> None:
     """Delete an endpoint and its delivery log; pending deliveries stop."""
-    record_access(
-        AccessLog.Action.ORGANIZATION_CHANGED,
-        actor,
-        organization=endpoint.organization,
-        callback_endpoint=str(endpoint.public_id),
-        change="callback_endpoint_deleted",
-        url=endpoint.url,
-    )
+    _log_endpoint_change(endpoint, actor, "callback_endpoint_deleted", url=endpoint.url)
     endpoint.delete()

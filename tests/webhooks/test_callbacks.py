@@ -71,6 +71,25 @@ def verify_standard_webhook(secret: str, headers: dict, body: bytes) -> bool:
     return any(hmac.compare_digest(expected, value) for value in given)
 
 
+# Fixed inputs and the signatures our own HMAC code gave for them before signing moved to the
+# `standardwebhooks` package: the header must stay byte-identical.
+GOLDEN_SECRETS = [
+    "whsec_" + base64.b64encode(bytes(range(32))).decode(),
+    "whsec_" + base64.b64encode(b"\xfe" * 24).decode(),
+]
+GOLDEN_BODY = '{"type":"test","data":{"name":"S\u0101ra \u2713","n":1}}'.encode()
+GOLDEN_HEADER = "v1,pdjSJ9LDbMS8+zEc9hDz33IXjpoaECYS+prKDrRhiSA= v1,i9XcQtP0izcp5NGYhmFkGA8L6frVhxj25x2rOpvMXBQ="
+
+
+def test_the_signature_header_is_byte_identical_to_the_standard_webhooks_recipe():
+    assert callbacks.encode_payload({"type": "test", "data": {"name": "S\u0101ra \u2713", "n": 1}}) == GOLDEN_BODY
+    header = callbacks.signature_header(GOLDEN_SECRETS, "msg_2b1e6f", 1767225600, GOLDEN_BODY)
+    assert header == GOLDEN_HEADER
+    one = callbacks.signature_header(GOLDEN_SECRETS[:1], "msg_2b1e6f", 1767225600, GOLDEN_BODY)
+    assert one == GOLDEN_HEADER.split()[0]
+    assert callbacks.signature_header([], "msg_2b1e6f", 1767225600, GOLDEN_BODY) == ""
+
+
 def deliver(message, status, capture, **kwargs):
     with capture(execute=True):
         apply_status(message, status, source="webhook", **kwargs)

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.sessions.models import Session
 from django.urls import reverse
 from django.utils import timezone
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from accounts.models import AccessLog
 from tests.conftest import login
 from tests.webhooks.test_callbacks import receiver, verify_standard_webhook  # noqa: F401
 from webhooks import callbacks, services
 from webhooks.models import CallbackEndpoint
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -51,6 +55,30 @@ def test_after_a_rotation_deliveries_are_signed_with_both_secrets_for_the_grace_
     assert len(_signatures(request["headers"])) == 1
     assert verify_standard_webhook(new, request["headers"], request["body"])
     assert not verify_standard_webhook(old, request["headers"], request["body"])
+
+
+def test_the_standard_webhooks_package_verifies_both_signatures_during_rotation(acme, receiver):  # noqa: F811
+    """What a customer runs: `Webhook(secret).verify(body, headers)`, for either secret, and the READMEs' snippet."""
+    endpoint, old = services.create_endpoint(acme, receiver.url)
+    new = services.rotate_endpoint_secret(endpoint)
+    callbacks.send_test_event(endpoint)
+    request = receiver.received[-1]
+    for secret in (new, old):
+        payload = Webhook(secret).verify(request["body"], request["headers"])
+        assert payload["type"] == "test" and payload["data"]["endpoint_id"] == str(endpoint.public_id)
+    stranger = services.create_endpoint(acme, "https://example.com/other")[1]
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        Webhook(stranger).verify(request["body"], request["headers"])
+
+    for readme in (ROOT / "README.md", ROOT / "webhooks" / "README.md"):
+        snippet = re.search(r"```python\n(from standardwebhooks import.*?)```", readme.read_text(), re.S).group(1)
+        namespace: dict = {}
+        exec(snippet, namespace)
+        verify = namespace["verify"]
+        assert verify(new, request["headers"], request["body"])["type"] == "test", readme
+        assert verify(old, request["headers"], request["body"])["type"] == "test", readme
+        assert verify(stranger, request["headers"], request["body"]) is None, readme
+        assert verify(new, request["headers"], request["body"] + b" ") is None, readme
 
 
 def test_the_api_rotates_and_shows_the_new_secret_once(acme, acme_admin_api, acme_api, receiver):  # noqa: F811
