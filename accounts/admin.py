@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -28,6 +28,7 @@ from jood.admin_utils import (
     log_changes,
     plural,
     pretty_json,
+    yes_no_filter,
 )
 
 
@@ -98,35 +99,14 @@ class UserAdmin(DjangoUserAdmin):
         return readonly
 
 
-class PausedFilter(admin.SimpleListFilter):
-    title = "paused"
-    parameter_name = "paused"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Paused"), ("no", "Sending")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "yes":
-            return queryset.filter(paused_at__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(paused_at__isnull=True)
-        return queryset
-
-
-class LegalHoldFilter(admin.SimpleListFilter):
-    title = "legal hold"
-    parameter_name = "legal_hold"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "Under a legal hold"), ("no", "No hold")]
-
-    def queryset(self, request, queryset):
-        held = {"legal_hold_until__gte": timezone.localdate()}
-        if self.value() == "yes":
-            return queryset.filter(**held)
-        if self.value() == "no":
-            return queryset.exclude(**held)
-        return queryset
+PausedFilter = yes_no_filter("paused", "paused", Q(paused_at__isnull=False), yes="Paused", no="Sending")
+LegalHoldFilter = yes_no_filter(
+    "legal hold",
+    "legal_hold",
+    lambda: Q(legal_hold_until__gte=timezone.localdate()),
+    yes="Under a legal hold",
+    no="No hold",
+)
 
 
 class OrganizationAdmin(PublicIdSearchMixin, OperateMixin, admin.ModelAdmin):

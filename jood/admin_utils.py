@@ -126,24 +126,37 @@ class ContentMixin:
         ]
 
 
-class PublicIdSearchMixin:
+class _ExactSearchMixin:
+    """Searches a term `exact_value` recognizes exactly on `exact_field`; any other term as `search_fields` say."""
+
+    exact_field: str
+
+    def exact_value(self, search_term: str):  # pragma: no cover - overridden
+        return None
+
+    def get_search_results(self, request, queryset, search_term):
+        value = self.exact_value(search_term)
+        if value is not None:
+            return queryset.filter(**{self.exact_field: value}), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+class PublicIdSearchMixin(_ExactSearchMixin):
     """Searches a typed public id exactly; any other term as `search_fields` say."""
 
-    def get_search_results(self, request, queryset, search_term):
-        public_id = as_uuid(search_term)
-        if public_id is not None:
-            return queryset.filter(public_id=public_id), False
-        return super().get_search_results(request, queryset, search_term)
+    exact_field = "public_id"
+
+    def exact_value(self, search_term: str):
+        return as_uuid(search_term)
 
 
-class PhoneSearchMixin:
+class PhoneSearchMixin(_ExactSearchMixin):
     """Searches a typed phone number exactly on the model's `phone`; any other term as `search_fields` say."""
 
-    def get_search_results(self, request, queryset, search_term):
-        phone = as_phone(search_term)
-        if phone is not None:
-            return queryset.filter(phone=phone), False
-        return super().get_search_results(request, queryset, search_term)
+    exact_field = "phone"
+
+    def exact_value(self, search_term: str):
+        return as_phone(search_term)
 
 
 def log_changes(model_admin: admin.ModelAdmin, request, objects: Iterable, message: str) -> int:
@@ -232,27 +245,31 @@ class PageAnnotationMixin:
 # --- filters -------------------------------------------------------------------------------
 
 
-def has_error_filter(*fields: str) -> type[admin.SimpleListFilter]:
-    """Return a "has error" yes/no filter over the given text fields (any of them non-empty)."""
+def yes_no_filter(
+    title: str, parameter: str, condition: Q | Callable[[], Q], yes: str = "Yes", no: str = "No"
+) -> type[admin.SimpleListFilter]:
+    """Return a two-choice filter: rows matching `condition` (a Q, or a function that makes one per request), or not."""
 
-    class HasErrorFilter(admin.SimpleListFilter):
-        title = "has error"
-        parameter_name = "has_error"
-
+    class YesNoFilter(admin.SimpleListFilter):
         def lookups(self, request, model_admin):
-            return [("yes", "Yes"), ("no", "No")]
+            return [("yes", yes), ("no", no)]
 
         def queryset(self, request, queryset):
-            condition = Q()
-            for name in fields:
-                condition |= ~Q(**{name: ""})
-            if self.value() == "yes":
-                return queryset.filter(condition)
-            if self.value() == "no":
-                return queryset.exclude(condition)
-            return queryset
+            if self.value() not in ("yes", "no"):
+                return queryset
+            q = condition() if callable(condition) else condition
+            return queryset.filter(q) if self.value() == "yes" else queryset.exclude(q)
 
-    return HasErrorFilter
+    YesNoFilter.title, YesNoFilter.parameter_name = title, parameter
+    return YesNoFilter
+
+
+def has_error_filter(*fields: str) -> type[admin.SimpleListFilter]:
+    """Return a "has error" yes/no filter over the given text fields (any of them non-empty)."""
+    condition = Q()
+    for name in fields:
+        condition |= ~Q(**{name: ""})
+    return yes_no_filter("has error", "has_error", condition)
 
 
 def recent_filter(

@@ -16,7 +16,13 @@ register = template.Library()
 
 
 class TableNode(template.Node):
-    def __init__(self, rows: FilterExpression | None, options: dict[str, FilterExpression], body: NodeList, empty: NodeList | None):
+    def __init__(
+        self,
+        rows: FilterExpression | None,
+        options: dict[str, FilterExpression],
+        body: NodeList,
+        empty: NodeList | None,
+    ):
         self.rows, self.options, self.body, self.empty = rows, options, body, empty
 
     def render(self, context: template.Context) -> str:
