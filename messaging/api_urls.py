@@ -1,19 +1,13 @@
-"""Routes of the messaging API under /api/v1/ (no trailing slashes)."""
-
-from django.urls import include, path
+from django.urls import path
 
 from messaging import api
-
-message_urls = [
-    path("", api.MessageDetail.as_view(), name="api-message"),
-    path("/cancel", api.MessageCancel.as_view(), name="api-message-cancel"),
-]
 
 urlpatterns = [
     path("messages", api.MessageListCreate.as_view(), name="api-messages"),
     path("messages/bulk", api.BulkSend.as_view(), name="api-messages-bulk"),
     path("messages/export", api.MessageExport.as_view(), name="api-messages-export"),
-    path("messages/<uuid:public_id>", include(message_urls)),
+    path("messages/<uuid:public_id>", api.MessageDetail.as_view(), name="api-message"),
+    path("messages/<uuid:public_id>/cancel", api.MessageCancel.as_view(), name="api-message-cancel"),
     path("batches/<uuid:public_id>", api.BatchDetail.as_view(), name="api-batch"),
     path("templates", api.TemplateList.as_view(), name="api-templates"),
     path("templates/<uuid:public_id>", api.TemplateDetail.as_view(), name="api-template"),

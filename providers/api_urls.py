@@ -5,10 +5,9 @@ from django.urls import include, path
 from providers import api
 
 account_urls = [
-    path("", api.ProviderAccountDetail.as_view(), name="api-provider-account"),
-    path("/check", api.ProviderAccountCheck.as_view(), name="api-provider-account-check"),
+    path("check", api.ProviderAccountCheck.as_view(), name="api-provider-account-check"),
     path(
-        "/rotate-webhook-token",
+        "rotate-webhook-token",
         api.ProviderAccountRotateWebhookToken.as_view(),
         name="api-provider-account-rotate-webhook-token",
     ),
@@ -16,5 +15,6 @@ account_urls = [
 
 urlpatterns = [
     path("provider-accounts", api.ProviderAccountList.as_view(), name="api-provider-accounts"),
-    path("provider-accounts/<uuid:public_id>", include(account_urls)),
+    path("provider-accounts/<uuid:public_id>", api.ProviderAccountDetail.as_view(), name="api-provider-account"),
+    path("provider-accounts/<uuid:public_id>/", include(account_urls)),
 ]
