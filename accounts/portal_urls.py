@@ -1,23 +1,13 @@
 """Portal pages of the accounts app (mounted under /portal/ by jood/portal_urls.py)."""
 
-from django.urls import include, path
+from django.urls import path
 
 from accounts import views
 
-signup_urls = [
-    path("", views.signup, name="portal-signup"),
-    path("sent/", views.signup_sent, name="portal-signup-sent"),
-    path("confirm/<uidb64>/<token>/", views.signup_confirm, name="portal-signup-confirm"),
-]
-
-member_urls = [
-    path("role/", views.team_role, name="portal-team-role"),
-    path("remove/", views.team_remove, name="portal-team-remove"),
-    path("resend/", views.team_resend, name="portal-team-resend"),
-]
-
 urlpatterns = [
-    path("signup/", include(signup_urls)),
+    path("signup/", views.signup, name="portal-signup"),
+    path("signup/sent/", views.signup_sent, name="portal-signup-sent"),
+    path("signup/confirm/<uidb64>/<token>/", views.signup_confirm, name="portal-signup-confirm"),
     path("login/", views.login_view, name="portal-login"),
     path("logout/", views.logout_view, name="portal-logout"),
     path("password-reset/", views.password_reset, name="portal-password-reset"),
@@ -31,7 +21,9 @@ urlpatterns = [
     path("api-keys/created/", views.api_key_created, name="portal-api-key-created"),
     path("api-keys/<uuid:public_id>/revoke/", views.api_key_revoke, name="portal-api-key-revoke"),
     path("team/", views.team, name="portal-team"),
-    path("team/<int:pk>/", include(member_urls)),
+    path("team/<int:pk>/role/", views.team_role, name="portal-team-role"),
+    path("team/<int:pk>/remove/", views.team_remove, name="portal-team-remove"),
+    path("team/<int:pk>/resend/", views.team_resend, name="portal-team-resend"),
     path("access-log/", views.access_log, name="portal-access-log"),
     path("profile/", views.profile, name="portal-profile"),
     path("profile/password/", views.password_change, name="portal-password-change"),

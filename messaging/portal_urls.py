@@ -1,26 +1,16 @@
 """Portal pages of the messaging app (mounted under /portal/ by jood/portal_urls.py)."""
 
-from django.urls import include, path
+from django.urls import path
 
 from messaging import analytics_views, views, views_inbox
-
-message_urls = [
-    path("", views.message_detail, name="portal-message"),
-    path("status.json", views.message_status_json, name="portal-message-status"),
-    path("cancel/", views.message_cancel, name="portal-message-cancel"),
-]
-
-batch_urls = [
-    path("", views.batch_detail, name="portal-batch"),
-    path("progress.json", views.batch_progress_json, name="portal-batch-progress"),
-    path("refused.csv", views.batch_refused_csv, name="portal-batch-refused"),
-]
 
 urlpatterns = [
     path("", views.dashboard, name="portal-dashboard"),
     path("messages/", views.message_list, name="portal-messages"),
     path("messages/export.csv", views.message_export, name="portal-messages-export"),
-    path("messages/<uuid:public_id>/", include(message_urls)),
+    path("messages/<uuid:public_id>/", views.message_detail, name="portal-message"),
+    path("messages/<uuid:public_id>/status.json", views.message_status_json, name="portal-message-status"),
+    path("messages/<uuid:public_id>/cancel/", views.message_cancel, name="portal-message-cancel"),
     path("analytics/", analytics_views.analytics_page, name="portal-analytics"),
     path("analytics/export.csv", analytics_views.analytics_export, name="portal-analytics-export"),
     path("send/", views.send, name="portal-send"),
@@ -28,7 +18,9 @@ urlpatterns = [
     path("bulk/<str:token>/map/", views.bulk_map, name="portal-bulk-map"),
     path("bulk/<str:token>/preview/", views.bulk_preview, name="portal-bulk-preview"),
     path("batches/", views.batch_list, name="portal-batches"),
-    path("batches/<uuid:public_id>/", include(batch_urls)),
+    path("batches/<uuid:public_id>/", views.batch_detail, name="portal-batch"),
+    path("batches/<uuid:public_id>/progress.json", views.batch_progress_json, name="portal-batch-progress"),
+    path("batches/<uuid:public_id>/refused.csv", views.batch_refused_csv, name="portal-batch-refused"),
     path("templates/", views.template_list, name="portal-templates"),
     path("templates/new/", views.template_edit, name="portal-template-new"),
     path("templates/sync/", views.template_sync, name="portal-template-sync"),
