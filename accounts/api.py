@@ -21,6 +21,7 @@ from accounts.serializers import (
     OrganizationSerializer,
 )
 from jood.api import ApiError
+from jood.schema import create_examples
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -103,15 +104,10 @@ class _ApiKeyQuerysetMixin:
         tags=["api keys"],
         request=ApiKeyCreateSerializer,
         responses={201: ApiKeyCreatedSerializer},
-        examples=[
-            OpenApiExample("Create", value={"name": "Billing service", "role": "member"}, request_only=True),
-            OpenApiExample(
-                "Created",
-                value={**_KEY_EXAMPLE, "secret": "jood_AbCdEfG-example-not-a-real-key"},
-                response_only=True,
-                status_codes=["201"],
-            ),
-        ],
+        examples=create_examples(
+            {"name": "Billing service", "role": "member"},
+            {**_KEY_EXAMPLE, "secret": "jood_AbCdEfG-example-not-a-real-key"},
+        ),
     ),
 )
 class ApiKeyListView(_ApiKeyQuerysetMixin, generics.ListCreateAPIView):

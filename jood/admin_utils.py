@@ -169,24 +169,37 @@ class ContentMixin:
         ]
 
 
-class PublicIdSearchMixin:
+class _ExactSearchMixin:
+    """Searches a term `exact_value` recognizes exactly on `exact_field`; any other term as `search_fields` say."""
+
+    exact_field: str
+
+    def exact_value(self, search_term: str):  # pragma: no cover - overridden
+        return None
+
+    def get_search_results(self, request, queryset, search_term):
+        value = self.exact_value(search_term)
+        if value is not None:
+            return queryset.filter(**{self.exact_field: value}), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+class PublicIdSearchMixin(_ExactSearchMixin):
     """Searches a typed public id exactly; any other term as `search_fields` say."""
 
-    def get_search_results(self, request, queryset, search_term):
-        public_id = as_uuid(search_term)
-        if public_id is not None:
-            return queryset.filter(public_id=public_id), False
-        return super().get_search_results(request, queryset, search_term)
+    exact_field = "public_id"
+
+    def exact_value(self, search_term: str):
+        return as_uuid(search_term)
 
 
-class PhoneSearchMixin:
+class PhoneSearchMixin(_ExactSearchMixin):
     """Searches a typed phone number exactly on the model's `phone`; any other term as `search_fields` say."""
 
-    def get_search_results(self, request, queryset, search_term):
-        phone = phones.searched_number(search_term)
-        if phone is not None:
-            return queryset.filter(phone=phone), False
-        return super().get_search_results(request, queryset, search_term)
+    exact_field = "phone"
+
+    def exact_value(self, search_term: str):
+        return phones.searched_number(search_term)
 
 
 def log_changes(model_admin: admin.ModelAdmin, request, objects: Iterable, message: str) -> int:

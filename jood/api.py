@@ -23,6 +23,16 @@ class ApiError(exceptions.APIException):
         self.details = details or {}
 
 
+def named_or_refused(queryset, public_id, error: ApiError):
+    """Return the row of `queryset` with the public id a request names (None if none named), or raise `error`."""
+    if not public_id:
+        return None
+    row = queryset.filter(public_id=public_id).first()
+    if row is None:
+        raise error
+    return row
+
+
 _DEFAULT_CODES = {
     400: "invalid_request",
     401: "not_authenticated",

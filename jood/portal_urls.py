@@ -2,10 +2,7 @@
 
 from django.urls import include, path
 
-urlpatterns = [
-    path("", include("messaging.portal_urls")),
-    path("", include("accounts.portal_urls")),
-    path("", include("providers.portal_urls")),
-    path("", include("webhooks.portal_urls")),
-    path("", include("retention.portal_urls")),
-]
+# By name, so the base imports no app; the order is the order URLs are tried in.
+PORTAL_APPS = ["messaging", "accounts", "providers", "webhooks", "retention"]
+
+urlpatterns = [path("", include(f"{app}.portal_urls")) for app in PORTAL_APPS]

@@ -7,6 +7,7 @@ settings' classes (jood.api): the schema class cannot live there.
 from __future__ import annotations
 
 from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 
 
@@ -60,3 +61,11 @@ class AutoSchema(openapi.AutoSchema):
             if code[:1] in ("4", "5") and not response.get("content"):
                 response["content"] = error_content()
         return dict(sorted(responses.items()))
+
+
+def create_examples(request: dict, response: dict) -> list[OpenApiExample]:
+    """Return the examples of a create: what is posted, and the 201 answer."""
+    return [
+        OpenApiExample("Create", value=request, request_only=True),
+        OpenApiExample("Created", value=response, response_only=True, status_codes=["201"]),
+    ]

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
 from accounts.services import Actor
-from jood.api import ApiError, CursorPagination
+from jood.api import ApiError, CursorPagination, named_or_refused
 from jood.phones import InvalidNumber, any_form, restore_plus, to_e164
 from messaging import analytics, logs, services, sms, spend
 from messaging.analytics import counts
@@ -441,13 +441,11 @@ class Estimate(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         organization = organization_of(request)
-        account = None
-        if data.get("provider_account"):
-            account = ProviderAccount.objects.filter(
-                organization=organization, public_id=data["provider_account"]
-            ).first()
-            if account is None:
-                raise ApiError(400, "unknown_provider_account", "No such provider account in this organization.")
+        account = named_or_refused(
+            ProviderAccount.objects.filter(organization=organization),
+            data.get("provider_account"),
+            ApiError(400, "unknown_provider_account", "No such provider account in this organization."),
+        )
         region = logs.region_of(organization)
         numbers, refused = [], []
         for raw in data["to"]:

@@ -6,6 +6,8 @@ show only the masked hints (`credentials_hint`).
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
@@ -139,35 +141,40 @@ def edit(request, public_id):
     )
 
 
-@require_POST
-@portal_view(min_role=Role.ADMIN, section="providers")
-def check(request, public_id):
-    account = get_for_org(request, ProviderAccount, public_id=public_id)
+def _account_action(action):
+    """Make a POST view that does `action(request, account)` to one of the organization's accounts, then lists them."""
+
+    @require_POST
+    @portal_view(min_role=Role.ADMIN, section="providers")
+    @wraps(action)
+    def view(request, public_id):
+        action(request, get_for_org(request, ProviderAccount, public_id=public_id))
+        return redirect("portal-providers")
+
+    return view
+
+
+@_account_action
+def check(request, account: ProviderAccount) -> None:
     result = services.check_account(account)
     if result.ok:
         messages.success(request, f"{account.label}: the connection works. {result.detail}".strip())
     else:
         messages.error(request, f"{account.label}: {services.health_problem(result)}")
-    return redirect("portal-providers")
 
 
-@require_POST
-@portal_view(min_role=Role.ADMIN, section="providers")
-def toggle(request, public_id):
-    account = get_for_org(request, ProviderAccount, public_id=public_id)
+@_account_action
+def toggle(request, account: ProviderAccount) -> None:
     active = request.POST.get("active") == "1"
     services.set_active(account, active, actor=Actor.from_request(request))
     if active:
         messages.success(request, f"{account.label} is enabled: messages can be routed to it.")
     else:
         messages.info(request, f"{account.label} is disabled: no new message goes through it.")
-    return redirect("portal-providers")
 
 
-@require_POST
-@portal_view(min_role=Role.ADMIN, section="providers")
-def rotate_token(request, public_id):
-    account = get_for_org(request, ProviderAccount, public_id=public_id)
+@_account_action
+def rotate_token(request, account: ProviderAccount) -> None:
     services.rotate_webhook_secret(account, actor=Actor.from_request(request))
     messages.success(
         request,
@@ -175,7 +182,6 @@ def rotate_token(request, public_id):
         f"{settings.SECRET_ROTATION_GRACE_HOURS} hours: where you pasted the callback URL in the provider's "
         "console, paste the new one before then.",
     )
-    return redirect("portal-providers")
 
 
 @portal_view(min_role=Role.ADMIN, section="providers")

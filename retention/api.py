@@ -10,6 +10,8 @@ organization answers 404.
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -161,6 +163,16 @@ def download_response(export: DataExport, actor: Actor) -> FileResponse:
     return response
 
 
+def _switch(request, service) -> Response:
+    """Turn one of the organization's switches with `service`; answer with its state, or 409 when it refuses."""
+    organization = organization_of(request)
+    try:
+        service(organization, Actor.from_request(request))
+    except services.PrivacyError as exc:
+        raise ApiError(409, exc.code, exc.message)
+    return Response(OrganizationStateSerializer(organization).data)
+
+
 class PauseView(_PrivacyView):
     @extend_schema(
         summary="Pause sending (restrict processing)",
@@ -176,13 +188,10 @@ class PauseView(_PrivacyView):
         responses={200: OrganizationStateSerializer},
     )
     def post(self, request):
-        organization = organization_of(request)
         serializer = PauseRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.pause_organization(
-            organization, Actor.from_request(request), cancel_waiting=serializer.validated_data["cancel_waiting"]
-        )
-        return Response(OrganizationStateSerializer(organization).data)
+        cancel_waiting = serializer.validated_data["cancel_waiting"]
+        return _switch(request, partial(services.pause_organization, cancel_waiting=cancel_waiting))
 
 
 class ResumeView(_PrivacyView):
@@ -194,12 +203,7 @@ class ResumeView(_PrivacyView):
         responses={200: OrganizationStateSerializer},
     )
     def post(self, request):
-        organization = organization_of(request)
-        try:
-            services.resume_organization(organization, Actor.from_request(request))
-        except services.PrivacyError as exc:
-            raise ApiError(409, exc.code, exc.message)
-        return Response(OrganizationStateSerializer(organization).data)
+        return _switch(request, services.resume_organization)
 
 
 class RestrictView(_PrivacyView):
@@ -215,9 +219,7 @@ class RestrictView(_PrivacyView):
         responses={200: OrganizationStateSerializer},
     )
     def post(self, request):
-        organization = organization_of(request)
-        services.restrict_processing(organization, Actor.from_request(request))
-        return Response(OrganizationStateSerializer(organization).data)
+        return _switch(request, services.restrict_processing)
 
 
 class UnrestrictView(_PrivacyView):
@@ -229,9 +231,7 @@ class UnrestrictView(_PrivacyView):
         responses={200: OrganizationStateSerializer},
     )
     def post(self, request):
-        organization = organization_of(request)
-        services.lift_restriction(organization, Actor.from_request(request))
-        return Response(OrganizationStateSerializer(organization).data)
+        return _switch(request, services.lift_restriction)
 
 
 class DeleteView(_PrivacyView):

@@ -12,7 +12,8 @@ from rest_framework.response import Response
 
 from accounts.permissions import IsOrganizationAdmin, IsOrganizationMember, organization_of
 from accounts.services import Actor
-from jood.api import ApiError
+from jood.api import ApiError, named_or_refused
+from jood.schema import create_examples
 from providers.models import ProviderAccount
 from webhooks import callbacks, services
 from webhooks.models import CallbackDelivery, CallbackEndpoint
@@ -93,19 +94,10 @@ class _EndpointMixin:
         tags=TAGS,
         request=CallbackEndpointSerializer,
         responses={201: CallbackEndpointCreatedSerializer},
-        examples=[
-            OpenApiExample(
-                "Create",
-                value={"url": "https://example.com/jood/callbacks", "events": ["all"], "description": "Order service"},
-                request_only=True,
-            ),
-            OpenApiExample(
-                "Created",
-                value={**_ENDPOINT_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
-                response_only=True,
-                status_codes=["201"],
-            ),
-        ],
+        examples=create_examples(
+            {"url": "https://example.com/jood/callbacks", "events": ["all"], "description": "Order service"},
+            {**_ENDPOINT_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+        ),
     ),
 )
 class CallbackEndpointListView(_EndpointMixin, generics.ListCreateAPIView):
@@ -285,13 +277,11 @@ class SandboxInboundView(generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         organization = organization_of(request)
-        account = None
-        if data.get("provider_account"):
-            account = ProviderAccount.objects.filter(
-                organization=organization, public_id=data["provider_account"]
-            ).first()
-            if account is None:
-                raise ApiError(404, "not_found", "No such provider account in this organization.")
+        account = named_or_refused(
+            ProviderAccount.objects.filter(organization=organization),
+            data.get("provider_account"),
+            ApiError(404, "not_found", "No such provider account in this organization."),
+        )
         try:
             inbound = services.simulate_sandbox_inbound(
                 organization, data["from"], data["body"], channel=data["channel"], account=account

@@ -1,8 +1,14 @@
 """Routes of the callback-endpoints API under /api/v1/ (no trailing slashes)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from webhooks import api
+
+endpoint_urls = [
+    path("test", api.CallbackEndpointTestView.as_view(), name="api-callback-endpoint-test"),
+    path("rotate-secret", api.CallbackEndpointRotateSecretView.as_view(), name="api-callback-endpoint-rotate-secret"),
+    path("deliveries", api.CallbackDeliveryListView.as_view(), name="api-callback-endpoint-deliveries"),
+]
 
 urlpatterns = [
     path("callback-endpoints", api.CallbackEndpointListView.as_view(), name="api-callback-endpoint-list"),
@@ -11,20 +17,6 @@ urlpatterns = [
         api.CallbackEndpointDetailView.as_view(),
         name="api-callback-endpoint-detail",
     ),
-    path(
-        "callback-endpoints/<uuid:public_id>/test",
-        api.CallbackEndpointTestView.as_view(),
-        name="api-callback-endpoint-test",
-    ),
-    path(
-        "callback-endpoints/<uuid:public_id>/rotate-secret",
-        api.CallbackEndpointRotateSecretView.as_view(),
-        name="api-callback-endpoint-rotate-secret",
-    ),
-    path(
-        "callback-endpoints/<uuid:public_id>/deliveries",
-        api.CallbackDeliveryListView.as_view(),
-        name="api-callback-endpoint-deliveries",
-    ),
+    path("callback-endpoints/<uuid:public_id>/", include(endpoint_urls)),
     path("sandbox/inbound", api.SandboxInboundView.as_view(), name="api-sandbox-inbound"),
 ]
