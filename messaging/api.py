@@ -376,7 +376,10 @@ class TemplateList(generics.ListCreateAPIView):
         return {**super().get_serializer_context(), "organization": organization_of(self.request)}
 
     def perform_create(self, serializer):
-        serializer.save(organization=organization_of(self.request), kind=Template.Kind.OWN)
+        template = Template(**serializer.validated_data)
+        serializer.instance = services.save_template(
+            organization_of(self.request), template, actor=Actor.from_request(self.request)
+        )
 
 
 class TemplateDetail(generics.RetrieveUpdateDestroyAPIView):
@@ -390,11 +393,17 @@ class TemplateDetail(generics.RetrieveUpdateDestroyAPIView):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "organization": organization_of(self.request)}
 
+    def perform_update(self, serializer):
+        template = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(template, name, value)
+        services.save_template(organization_of(self.request), template, actor=Actor.from_request(self.request))
+
     def perform_destroy(self, instance):
         if instance.kind != Template.Kind.OWN:
             # Sync would bring it back: it is deleted in Meta's console.
             raise ApiError(400, "synced_template", "Synced WhatsApp templates are deleted in Meta's console, not here.")
-        instance.delete()
+        services.delete_template(instance, actor=Actor.from_request(self.request))
 
 
 class OptOutList(generics.ListCreateAPIView):
@@ -431,6 +440,11 @@ class OptOutDetail(generics.RetrieveDestroyAPIView):
 
     def get_queryset(self):
         return OptOut.objects.filter(organization=organization_of(self.request))
+
+    def perform_destroy(self, instance):
+        services.remove_opt_out(
+            organization_of(self.request), instance.channel, instance.phone, actor=Actor.from_request(self.request)
+        )
 
 
 class Estimate(APIView):

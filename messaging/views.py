@@ -706,10 +706,7 @@ def template_edit(request, public_id=None):
         template = get_for_org(request, Template, public_id=public_id, kind=Template.Kind.OWN)
     form = forms.TemplateForm(request.POST or None, instance=template, organization=request.organization)
     if request.method == "POST" and form.is_valid():
-        saved = form.save(commit=False)
-        saved.organization = request.organization
-        saved.kind = Template.Kind.OWN
-        saved.save()
+        saved = services.save_template(request.organization, form.save(commit=False), actor=Actor.from_request(request))
         messages.success(request, f"The template {saved.name} is saved.")
         return redirect("portal-templates")
     return render(
@@ -724,7 +721,7 @@ def template_delete(request, public_id):
     template = get_for_org(request, Template, public_id=public_id, kind=Template.Kind.OWN)
     if request.method == "POST":
         name = template.name
-        template.delete()
+        services.delete_template(template, actor=Actor.from_request(request))
         messages.success(request, f"The template {name} is deleted. Messages sent with it keep their text.")
         return redirect("portal-templates")
     return render(request, "messaging/template_delete.html", {"template": template})
@@ -780,6 +777,6 @@ def opt_out_list(request):
 @portal_view(min_role=Role.MEMBER, section="opt-outs")
 def opt_out_remove(request, pk):
     optout = get_for_org(request, OptOut, pk=pk)
-    services.remove_opt_out(request.organization, optout.channel, optout.phone)
+    services.remove_opt_out(request.organization, optout.channel, optout.phone, actor=Actor.from_request(request))
     messages.success(request, f"{optout.phone} can receive {optout.channel} messages again.")
     return redirect("portal-opt-outs")
