@@ -65,6 +65,30 @@ ProviderFilter = choices_filter("provider", "provider", "provider", Provider.cho
 MessageStatusFilter = choices_filter("status", "status", "status", Status.choices)
 
 
+def body_columns(description: str):
+    """The list's short body and the page's whole body of a model with a `body` (an admin's two columns)."""
+
+    @admin.display(description=description)
+    def preview(self, obj) -> str:
+        return short(obj.body, 50)
+
+    @admin.display(description=description)
+    def whole(self, obj) -> str:
+        return obj.body or "-"
+
+    return preview, whole
+
+
+def json_column(field: str, description: str):
+    """A read-only column showing a JSON field, indented."""
+
+    @admin.display(description=description)
+    def column(self, obj) -> str:
+        return pretty_json(getattr(obj, field))
+
+    return column
+
+
 # "Failed in the last hour": failed, undelivered or rejected, by failed_at.
 MessageFailedRecentlyFilter = recent_filter("failed", "failed", "failed_at", Q(status__in=FAILURES))
 
@@ -242,21 +266,9 @@ class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, adm
         return _search_messages(queryset, search_term), False
 
     # --- columns -----------------------------------------------------------------------
-    @admin.display(description="body")
-    def body_preview(self, message: Message) -> str:
-        return short(message.body, 50)
-
-    @admin.display(description="body")
-    def body_text(self, message: Message) -> str:
-        return message.body or "-"
-
-    @admin.display(description="template parameters")
-    def template_params_text(self, message: Message) -> str:
-        return pretty_json(message.template_params)
-
-    @admin.display(description="metadata")
-    def metadata_text(self, message: Message) -> str:
-        return pretty_json(message.metadata)
+    body_preview, body_text = body_columns("body")
+    template_params_text = json_column("template_params", "template parameters")
+    metadata_text = json_column("metadata", "metadata")
 
     body_hidden = hidden_display("body")
     params_hidden = hidden_display("template parameters")
@@ -435,9 +447,7 @@ class TemplateAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="components")
-    def components_text(self, template: Template) -> str:
-        return pretty_json(template.components)
+    components_text = json_column("components", "components")
 
 
 @admin.register(MediaFile)
@@ -510,17 +520,8 @@ class InboundMessageAdmin(ReadOnlyMixin, ContentMixin, BigTableMixin, admin.Mode
             condition |= Q(from_number=phone)
         return queryset.filter(condition), False
 
-    @admin.display(description="text")
-    def body_preview(self, inbound: InboundMessage) -> str:
-        return short(inbound.body, 50)
-
-    @admin.display(description="text")
-    def body_text(self, inbound: InboundMessage) -> str:
-        return inbound.body or "-"
-
-    @admin.display(description="media")
-    def media_text(self, inbound: InboundMessage) -> str:
-        return pretty_json(inbound.media)
+    body_preview, body_text = body_columns("text")
+    media_text = json_column("media", "media")
 
     body_hidden = hidden_display("text")
     media_hidden = hidden_display("media")
@@ -537,9 +538,7 @@ class PendingStatusUpdateAdmin(ReadOnlyMixin, admin.ModelAdmin):
     fields = ["organization", "provider", "provider_message_id", "payload_text", "webhook_event_id", "received_at"]
     readonly_fields = fields
 
-    @admin.display(description="payload")
-    def payload_text(self, update: PendingStatusUpdate) -> str:
-        return pretty_json(update.payload)
+    payload_text = json_column("payload", "payload")
 
 
 @admin.register(DailyStats)
@@ -592,9 +591,7 @@ class IdempotencyRecordAdmin(ReadOnlyMixin, ContentMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
 
-    @admin.display(description="response body")
-    def response_text(self, record: IdempotencyRecord) -> str:
-        return pretty_json(record.response_body)
+    response_text = json_column("response_body", "response body")
 
     response_hidden = hidden_display("response body")
 
@@ -606,7 +603,7 @@ class ProviderAccountAdmin(providers_admin.ProviderAccountAdmin):
 
     @admin.action(description="Sync WhatsApp templates from Meta", permissions=["operate"])
     def sync_templates(self, request, queryset) -> None:
-        from messaging.templates_sync import sync_templates
+        from messaging.template_sync import sync_templates
 
         accounts = list(
             queryset.filter(provider=Provider.WHATSAPP).select_related("organization")[: providers_admin.CHECK_LIMIT]

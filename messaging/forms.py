@@ -166,13 +166,20 @@ class _MessageFieldsMixin:
             self.add_error("scheduled_at", "This time is in the past. Leave it empty to send now.")
 
 
-class SendForm(_MessageFieldsMixin, forms.Form):
-    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.SMS)
-    provider_account = forms.ModelChoiceField(
+def _account_field(**kwargs) -> forms.ModelChoiceField:
+    """The provider account to send through (scoped by `_MessageFieldsMixin._scope`); empty: routing."""
+    return forms.ModelChoiceField(
         queryset=ProviderAccount.objects.none(),
         required=False,
         empty_label="Automatic routing",
         label="Provider account",
+        **kwargs,
+    )
+
+
+class SendForm(_MessageFieldsMixin, forms.Form):
+    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.SMS)
+    provider_account = _account_field(
         help_text="Automatic: the active account with the lowest priority number that accepts the recipient's prefix.",
     )
     to = forms.CharField(
@@ -305,12 +312,7 @@ class BulkUploadForm(_MessageFieldsMixin, forms.Form):
     )
     name = forms.CharField(label="Batch name", max_length=200, required=False, help_text="To find it later.")
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.SMS)
-    provider_account = forms.ModelChoiceField(
-        queryset=ProviderAccount.objects.none(),
-        required=False,
-        empty_label="Automatic routing",
-        label="Provider account",
-    )
+    provider_account = _account_field()
     template = forms.ModelChoiceField(
         queryset=Template.objects.none(),
         required=False,
