@@ -8,6 +8,9 @@ all, so its list counts at most COUNT_CAP rows, filters on fixed choices
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
@@ -174,6 +177,33 @@ def _phone_candidates(term: str) -> list[str]:
     return [phone] if phone is not None else []
 
 
+@dataclass(frozen=True)
+class MessageAction:
+    """An operator's action on selected messages: the service that does it and what the console says."""
+
+    statuses: tuple[str, ...]
+    service: Callable[..., bool]
+    history: str
+    done: str
+    skipped_because: str
+
+
+RETRY = MessageAction(
+    services.RETRYABLE,
+    services.retry_message,
+    history="Retried from the console: queued for a new attempt.",
+    done="Queued {} again for a new attempt.",
+    skipped_because="only failed or undelivered messages are retried",
+)
+CANCEL = MessageAction(
+    (Status.QUEUED, Status.SCHEDULED),
+    services.cancel_message,
+    history="Canceled from the console.",
+    done="Canceled {}.",
+    skipped_because="only queued or scheduled messages can be canceled",
+)
+
+
 @admin.register(Message)
 class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, admin.ModelAdmin):
     list_display = [
@@ -276,38 +306,25 @@ class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, adm
     # --- actions -------------------------------------------------------------------------
     @admin.action(description="Retry the selected failed messages (a new attempt each)", permissions=["operate"])
     def retry(self, request, queryset) -> None:
-        self._apply(
-            request,
-            queryset,
-            (Status.FAILED, Status.UNDELIVERED),
-            services.retry_message,
-            history="Retried from the console: queued for a new attempt.",
-            done="Queued {} again for a new attempt.",
-            skipped_because="only failed or undelivered messages are retried",
-        )
+        self._apply(request, queryset, RETRY)
 
     @admin.action(description="Cancel the selected queued or scheduled messages", permissions=["operate"])
     def cancel(self, request, queryset) -> None:
-        self._apply(
-            request,
-            queryset,
-            (Status.QUEUED, Status.SCHEDULED),
-            services.cancel_message,
-            history="Canceled from the console.",
-            done="Canceled {}.",
-            skipped_because="only queued or scheduled messages can be canceled",
-        )
+        self._apply(request, queryset, CANCEL)
 
-    def _apply(self, request, queryset, statuses, service, *, history: str, done: str, skipped_because: str) -> None:
-        """Call `service` on the selected messages in `statuses` (ACTION_LIMIT at most), leave history, and say so."""
+    def _apply(self, request, queryset, action: MessageAction) -> None:
+        """Call the action's service on the selected messages (ACTION_LIMIT at most), leave history, and say so.
+
+        The service decides under the row lock; `statuses` only spares it the rows that are plainly not for it.
+        """
         actor = Actor.from_request(request)
         rows = list(queryset.order_by()[:ACTION_LIMIT])
-        changed = [m for m in rows if m.status in statuses and service(m, actor=actor)]
-        log_changes(self, request, changed, history)
+        changed = [m for m in rows if m.status in action.statuses and action.service(m, actor=actor)]
+        log_changes(self, request, changed, action.history)
         skipped = len(rows) - len(changed)
-        text = done.format(plural(len(changed), "message"))
+        text = action.done.format(plural(len(changed), "message"))
         if skipped:
-            text += f" {plural(skipped, 'message')} skipped: {skipped_because}."
+            text += f" {plural(skipped, 'message')} skipped: {action.skipped_because}."
         self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
 
     # --- the operations page -----------------------------------------------------------

@@ -177,6 +177,17 @@ def _account_field(**kwargs) -> forms.ModelChoiceField:
     )
 
 
+def _scheduled_field() -> forms.DateTimeField:
+    """When to send (in the user's time zone; `_MessageFieldsMixin._scope` says which); empty: now."""
+    return forms.DateTimeField(
+        label="Send at",
+        required=False,
+        input_formats=DATETIME_INPUT_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Leave empty to send now.",
+    )
+
+
 class SendForm(_MessageFieldsMixin, forms.Form):
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.SMS)
     provider_account = _account_field(
@@ -208,13 +219,7 @@ class SendForm(_MessageFieldsMixin, forms.Form):
         help_text="Image (JPEG, PNG up to 5 MB), PDF or other document, audio or video. "
         "SMS: only through Twilio or the sandbox (MMS).",
     )
-    scheduled_at = forms.DateTimeField(
-        label="Send at",
-        required=False,
-        input_formats=DATETIME_INPUT_FORMATS,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Leave empty to send now.",
-    )
+    scheduled_at = _scheduled_field()
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
@@ -322,13 +327,7 @@ class BulkUploadForm(_MessageFieldsMixin, forms.Form):
     body = forms.CharField(
         label="Text", required=False, max_length=4096, widget=forms.Textarea(attrs={"rows": 4, "data-sms-counter": "1"})
     )
-    scheduled_at = forms.DateTimeField(
-        label="Send at",
-        required=False,
-        input_formats=DATETIME_INPUT_FORMATS,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Leave empty to send now.",
-    )
+    scheduled_at = _scheduled_field()
 
     field_order = ["file", "name", "channel", "provider_account", "template", "body", "scheduled_at"]
 
