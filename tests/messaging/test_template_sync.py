@@ -14,8 +14,8 @@ import pytest
 import responses
 
 from messaging.models import Message, Template
-from messaging.template_sync_tasks import sync_account_templates, sync_all_templates
 from messaging.template_sync import sync_templates
+from messaging.template_sync_tasks import sync_account_templates, sync_all_templates
 from providers.base import ProviderError
 from tests.conftest import celery_eager, make_account
 from tests.messaging.conftest import assert_error
