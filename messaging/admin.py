@@ -8,6 +8,9 @@ all, so its list counts at most COUNT_CAP rows, filters on fixed choices
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets
@@ -62,6 +65,30 @@ FAILURES = [Status.FAILED, Status.UNDELIVERED, Status.REJECTED]
 
 ProviderFilter = choices_filter("provider", "provider", "provider", Provider.choices)
 MessageStatusFilter = choices_filter("status", "status", "status", Status.choices)
+
+
+def body_columns(description: str):
+    """The list's short body and the page's whole body of a model with a `body` (an admin's two columns)."""
+
+    @admin.display(description=description)
+    def preview(self, obj) -> str:
+        return short(obj.body, 50)
+
+    @admin.display(description=description)
+    def whole(self, obj) -> str:
+        return obj.body or "-"
+
+    return preview, whole
+
+
+def json_column(field: str, description: str):
+    """A read-only column showing a JSON field, indented."""
+
+    @admin.display(description=description)
+    def column(self, obj) -> str:
+        return pretty_json(getattr(obj, field))
+
+    return column
 
 
 # "Failed in the last hour": failed, undelivered or rejected, by failed_at.
@@ -134,6 +161,33 @@ def _phone_candidates(term: str) -> list[str]:
         Organization.objects.exclude(country="").values_list("country", flat=True).distinct()
     )
     return candidates(term, regions)
+
+
+@dataclass(frozen=True)
+class MessageAction:
+    """An operator's action on selected messages: the service that does it and what the console says."""
+
+    statuses: tuple[str, ...]
+    service: Callable[..., bool]
+    history: str
+    done: str
+    skipped_because: str
+
+
+RETRY = MessageAction(
+    services.RETRYABLE,
+    services.retry_message,
+    history="Retried from the console: queued for a new attempt.",
+    done="Queued {} again for a new attempt.",
+    skipped_because="only failed or undelivered messages are retried",
+)
+CANCEL = MessageAction(
+    (Status.QUEUED, Status.SCHEDULED),
+    services.cancel_message,
+    history="Canceled from the console.",
+    done="Canceled {}.",
+    skipped_because="only queued or scheduled messages can be canceled",
+)
 
 
 @admin.register(Message)
@@ -228,21 +282,9 @@ class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, adm
         return _search_messages(queryset, search_term), False
 
     # --- columns -----------------------------------------------------------------------
-    @admin.display(description="body")
-    def body_preview(self, message: Message) -> str:
-        return short(message.body, 50)
-
-    @admin.display(description="body")
-    def body_text(self, message: Message) -> str:
-        return message.body or "-"
-
-    @admin.display(description="template parameters")
-    def template_params_text(self, message: Message) -> str:
-        return pretty_json(message.template_params)
-
-    @admin.display(description="metadata")
-    def metadata_text(self, message: Message) -> str:
-        return pretty_json(message.metadata)
+    body_preview, body_text = body_columns("body")
+    template_params_text = json_column("template_params", "template parameters")
+    metadata_text = json_column("metadata", "metadata")
 
     body_hidden = hidden_display("body")
     params_hidden = hidden_display("template parameters")
@@ -250,38 +292,25 @@ class MessageAdmin(OperateMixin, ReadOnlyMixin, ContentMixin, BigTableMixin, adm
     # --- actions -------------------------------------------------------------------------
     @admin.action(description="Retry the selected failed messages (a new attempt each)", permissions=["operate"])
     def retry(self, request, queryset) -> None:
-        self._apply(
-            request,
-            queryset,
-            (Status.FAILED, Status.UNDELIVERED),
-            services.retry_message,
-            history="Retried from the console: queued for a new attempt.",
-            done="Queued {} again for a new attempt.",
-            skipped_because="only failed or undelivered messages are retried",
-        )
+        self._apply(request, queryset, RETRY)
 
     @admin.action(description="Cancel the selected queued or scheduled messages", permissions=["operate"])
     def cancel(self, request, queryset) -> None:
-        self._apply(
-            request,
-            queryset,
-            (Status.QUEUED, Status.SCHEDULED),
-            services.cancel_message,
-            history="Canceled from the console.",
-            done="Canceled {}.",
-            skipped_because="only queued or scheduled messages can be canceled",
-        )
+        self._apply(request, queryset, CANCEL)
 
-    def _apply(self, request, queryset, statuses, service, *, history: str, done: str, skipped_because: str) -> None:
-        """Call `service` on the selected messages in `statuses` (ACTION_LIMIT at most), leave history, and say so."""
+    def _apply(self, request, queryset, action: MessageAction) -> None:
+        """Call the action's service on the selected messages (ACTION_LIMIT at most), leave history, and say so.
+
+        The service decides under the row lock; `statuses` only spares it the rows that are plainly not for it.
+        """
         actor = Actor.from_request(request)
         rows = list(queryset.order_by()[:ACTION_LIMIT])
-        changed = [m for m in rows if m.status in statuses and service(m, actor=actor)]
-        log_changes(self, request, changed, history)
+        changed = [m for m in rows if m.status in action.statuses and action.service(m, actor=actor)]
+        log_changes(self, request, changed, action.history)
         skipped = len(rows) - len(changed)
-        text = done.format(plural(len(changed), "message"))
+        text = action.done.format(plural(len(changed), "message"))
         if skipped:
-            text += f" {plural(skipped, 'message')} skipped: {skipped_because}."
+            text += f" {plural(skipped, 'message')} skipped: {action.skipped_because}."
         self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
 
 
@@ -408,9 +437,7 @@ class TemplateAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="components")
-    def components_text(self, template: Template) -> str:
-        return pretty_json(template.components)
+    components_text = json_column("components", "components")
 
 
 @admin.register(MediaFile)
@@ -483,17 +510,8 @@ class InboundMessageAdmin(ReadOnlyMixin, ContentMixin, BigTableMixin, admin.Mode
             condition |= Q(from_number=phone)
         return queryset.filter(condition), False
 
-    @admin.display(description="text")
-    def body_preview(self, inbound: InboundMessage) -> str:
-        return short(inbound.body, 50)
-
-    @admin.display(description="text")
-    def body_text(self, inbound: InboundMessage) -> str:
-        return inbound.body or "-"
-
-    @admin.display(description="media")
-    def media_text(self, inbound: InboundMessage) -> str:
-        return pretty_json(inbound.media)
+    body_preview, body_text = body_columns("text")
+    media_text = json_column("media", "media")
 
     body_hidden = hidden_display("text")
     media_hidden = hidden_display("media")
@@ -510,9 +528,7 @@ class PendingStatusUpdateAdmin(ReadOnlyMixin, admin.ModelAdmin):
     fields = ["organization", "provider", "provider_message_id", "payload_text", "webhook_event_id", "received_at"]
     readonly_fields = fields
 
-    @admin.display(description="payload")
-    def payload_text(self, update: PendingStatusUpdate) -> str:
-        return pretty_json(update.payload)
+    payload_text = json_column("payload", "payload")
 
 
 @admin.register(DailyStats)
@@ -565,9 +581,7 @@ class IdempotencyRecordAdmin(ReadOnlyMixin, ContentMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)
 
-    @admin.display(description="response body")
-    def response_text(self, record: IdempotencyRecord) -> str:
-        return pretty_json(record.response_body)
+    response_text = json_column("response_body", "response body")
 
     response_hidden = hidden_display("response body")
 
@@ -579,7 +593,7 @@ class ProviderAccountAdmin(providers_admin.ProviderAccountAdmin):
 
     @admin.action(description="Sync WhatsApp templates from Meta", permissions=["operate"])
     def sync_templates(self, request, queryset) -> None:
-        from messaging.templates_sync import sync_templates
+        from messaging.template_sync import sync_templates
 
         accounts = list(
             queryset.filter(provider=Provider.WHATSAPP).select_related("organization")[: providers_admin.CHECK_LIMIT]

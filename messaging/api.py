@@ -70,14 +70,20 @@ def _resolve_template(organization, data) -> Template | None:
     return template
 
 
-def _datetime_param(value: str, name: str):
-    """An ISO 8601 date-time (or a date: its midnight) from a query string; naive means the site's time zone."""
+def _parsed(parse, value: str, name: str, form: str):
+    """`parse(value)`, or a 400 invalid_date saying `name` must be `form`."""
     try:
-        parsed = parse_datetime(value)
+        parsed = parse(value)
     except ValueError:
         parsed = None
     if parsed is None:
-        raise ApiError(400, "invalid_date", f"{name} must be an ISO 8601 date-time.", {name: value})
+        raise ApiError(400, "invalid_date", f"{name} must be {form}.", {name: value})
+    return parsed
+
+
+def _datetime_param(value: str, name: str):
+    """An ISO 8601 date-time (or a date: its midnight) from a query string; naive means the site's time zone."""
+    parsed = _parsed(parse_datetime, value, name, "an ISO 8601 date-time")
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed)
     # In UTC: an offset the database cannot store (+23:59 is valid ISO 8601) is a 500 otherwise.
@@ -88,13 +94,7 @@ def _date_param(value: str | None, name: str):
     """An ISO 8601 date from a query string, or None when not given."""
     if not value:
         return None
-    try:
-        parsed = parse_date(value)
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise ApiError(400, "invalid_date", f"{name} must be an ISO 8601 date (YYYY-MM-DD).", {name: value})
-    return parsed
+    return _parsed(parse_date, value, name, "an ISO 8601 date (YYYY-MM-DD)")
 
 
 def _phone_param(value: str, name: str) -> str:
@@ -105,12 +105,17 @@ def _phone_param(value: str, name: str) -> str:
         raise ApiError(400, "invalid_number", str(exc), {name: exc.number, "reason": exc.reason}) from None
 
 
+def provider_account_param(organization, public_id) -> ProviderAccount | None:
+    """The organization's provider account of that id (None if none was asked for); another's is a 400, as none is."""
+    return named_or_refused(
+        ProviderAccount.objects.filter(organization=organization),
+        public_id,
+        ApiError(400, "unknown_provider_account", "No such provider account in this organization."),
+    )
+
+
 def _build_request(organization, data, recipients) -> services.SendRequest:
-    account = None
-    if data.get("provider_account"):
-        account = ProviderAccount.objects.filter(organization=organization, public_id=data["provider_account"]).first()
-        if account is None:
-            raise ApiError(400, "unknown_provider_account", "No such provider account in this organization.")
+    account = provider_account_param(organization, data.get("provider_account"))
     media = data.get("media") or []
     for item in media:
         if item.get("media_id") and not organization.media_files.filter(public_id=item["media_id"]).exists():
@@ -200,7 +205,7 @@ def filtered_messages(request):
     return logs.filter_messages(organization, form)
 
 
-class MessageListCreate(generics.ListAPIView):
+class MessageList(generics.ListAPIView):
     """List messages (newest first) or send one."""
 
     serializer_class = MessageSerializer
@@ -374,7 +379,10 @@ class TemplateList(generics.ListCreateAPIView):
         return {**super().get_serializer_context(), "organization": organization_of(self.request)}
 
     def perform_create(self, serializer):
-        serializer.save(organization=organization_of(self.request), kind=Template.Kind.OWN)
+        template = Template(**serializer.validated_data)
+        serializer.instance = services.save_template(
+            organization_of(self.request), template, actor=Actor.from_request(self.request)
+        )
 
 
 class TemplateDetail(generics.RetrieveUpdateDestroyAPIView):
@@ -388,11 +396,17 @@ class TemplateDetail(generics.RetrieveUpdateDestroyAPIView):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "organization": organization_of(self.request)}
 
+    def perform_update(self, serializer):
+        template = serializer.instance
+        for name, value in serializer.validated_data.items():
+            setattr(template, name, value)
+        services.save_template(organization_of(self.request), template, actor=Actor.from_request(self.request))
+
     def perform_destroy(self, instance):
         if instance.kind != Template.Kind.OWN:
             # Sync would bring it back: it is deleted in Meta's console.
             raise ApiError(400, "synced_template", "Synced WhatsApp templates are deleted in Meta's console, not here.")
-        instance.delete()
+        services.delete_template(instance, actor=Actor.from_request(self.request))
 
 
 class OptOutList(generics.ListCreateAPIView):
@@ -430,6 +444,11 @@ class OptOutDetail(generics.RetrieveDestroyAPIView):
     def get_queryset(self):
         return OptOut.objects.filter(organization=organization_of(self.request))
 
+    def perform_destroy(self, instance):
+        services.remove_opt_out(
+            organization_of(self.request), instance.channel, instance.phone, actor=Actor.from_request(self.request)
+        )
+
 
 class Estimate(APIView):
     permission_classes = [IsOrganizationMember]
@@ -441,11 +460,7 @@ class Estimate(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         organization = organization_of(request)
-        account = named_or_refused(
-            ProviderAccount.objects.filter(organization=organization),
-            data.get("provider_account"),
-            ApiError(400, "unknown_provider_account", "No such provider account in this organization."),
-        )
+        account = provider_account_param(organization, data.get("provider_account"))
         region = logs.region_of(organization)
         numbers, refused = [], []
         for raw in data["to"]:

@@ -3,7 +3,7 @@ from django.urls import path
 from messaging import api
 
 urlpatterns = [
-    path("messages", api.MessageListCreate.as_view(), name="api-messages"),
+    path("messages", api.MessageList.as_view(), name="api-messages"),
     path("messages/bulk", api.BulkSend.as_view(), name="api-messages-bulk"),
     path("messages/export", api.MessageExport.as_view(), name="api-messages-export"),
     path("messages/<uuid:public_id>", api.MessageDetail.as_view(), name="api-message"),

@@ -164,13 +164,31 @@ class _MessageFieldsMixin:
             self.add_error("scheduled_at", "This time is in the past. Leave it empty to send now.")
 
 
-class SendForm(_MessageFieldsMixin, forms.Form):
-    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.SMS)
-    provider_account = forms.ModelChoiceField(
+def _account_field(**kwargs) -> forms.ModelChoiceField:
+    """The provider account to send through (scoped by `_MessageFieldsMixin._scope`); empty: routing."""
+    return forms.ModelChoiceField(
         queryset=ProviderAccount.objects.none(),
         required=False,
         empty_label="Automatic routing",
         label="Provider account",
+        **kwargs,
+    )
+
+
+def _scheduled_field() -> forms.DateTimeField:
+    """When to send (in the user's time zone; `_MessageFieldsMixin._scope` says which); empty: now."""
+    return forms.DateTimeField(
+        label="Send at",
+        required=False,
+        input_formats=DATETIME_INPUT_FORMATS,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="Leave empty to send now.",
+    )
+
+
+class SendForm(_MessageFieldsMixin, forms.Form):
+    channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.SMS)
+    provider_account = _account_field(
         help_text="Automatic: the active account with the lowest priority number that accepts the recipient's prefix.",
     )
     to = forms.CharField(
@@ -199,13 +217,7 @@ class SendForm(_MessageFieldsMixin, forms.Form):
         help_text="Image (JPEG, PNG up to 5 MB), PDF or other document, audio or video. "
         "SMS: only through Twilio or the sandbox (MMS).",
     )
-    scheduled_at = forms.DateTimeField(
-        label="Send at",
-        required=False,
-        input_formats=DATETIME_INPUT_FORMATS,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Leave empty to send now.",
-    )
+    scheduled_at = _scheduled_field()
 
     def __init__(self, *args, organization, **kwargs):
         super().__init__(*args, **kwargs)
@@ -303,12 +315,7 @@ class BulkUploadForm(_MessageFieldsMixin, forms.Form):
     )
     name = forms.CharField(label="Batch name", max_length=200, required=False, help_text="To find it later.")
     channel = forms.ChoiceField(choices=Channel.choices, initial=Channel.SMS)
-    provider_account = forms.ModelChoiceField(
-        queryset=ProviderAccount.objects.none(),
-        required=False,
-        empty_label="Automatic routing",
-        label="Provider account",
-    )
+    provider_account = _account_field()
     template = forms.ModelChoiceField(
         queryset=Template.objects.none(),
         required=False,
@@ -318,13 +325,7 @@ class BulkUploadForm(_MessageFieldsMixin, forms.Form):
     body = forms.CharField(
         label="Text", required=False, max_length=4096, widget=forms.Textarea(attrs={"rows": 4, "data-sms-counter": "1"})
     )
-    scheduled_at = forms.DateTimeField(
-        label="Send at",
-        required=False,
-        input_formats=DATETIME_INPUT_FORMATS,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="Leave empty to send now.",
-    )
+    scheduled_at = _scheduled_field()
 
     field_order = ["file", "name", "channel", "provider_account", "template", "body", "scheduled_at"]
 

@@ -2,10 +2,10 @@
 
 from django.urls import path
 
-from messaging import media_api, sync_api
+from messaging import media_api, template_sync_api
 
 urlpatterns = [
     path("media", media_api.MediaList.as_view(), name="api-media-list"),
     path("media/<uuid:public_id>", media_api.MediaDetail.as_view(), name="api-media"),
-    path("templates/sync", sync_api.TemplateSync.as_view(), name="api-templates-sync"),
+    path("templates/sync", template_sync_api.TemplateSync.as_view(), name="api-templates-sync"),
 ]

@@ -298,12 +298,6 @@ def quick_send_data(data) -> dict | None:
     return quick
 
 
-class RecipientSerializer(serializers.Serializer):
-    to = serializers.CharField(max_length=32)
-    parameters = serializers.JSONField(required=False)
-    metadata = serializers.JSONField(required=False)
-
-
 class BulkSendSerializer(_SendCommon):
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     recipients = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=MAX_BULK)
@@ -338,6 +332,18 @@ class BatchSerializer(serializers.ModelSerializer):
         return batch_progress(batch)
 
 
+# What Meta and the sync set on a template (and the times): read only in the API.
+_TEMPLATE_READ_ONLY = [
+    "provider_account",
+    "category",
+    "components",
+    "approval_status",
+    "synced_at",
+    "created_at",
+    "updated_at",
+]
+
+
 class TemplateSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     placeholders = serializers.ListField(child=serializers.CharField(), read_only=True)
@@ -345,32 +351,8 @@ class TemplateSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Template
-        fields = [
-            "id",
-            "kind",
-            "channel",
-            "name",
-            "language",
-            "body",
-            "placeholders",
-            "provider_account",
-            "category",
-            "components",
-            "approval_status",
-            "synced_at",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = [
-            "kind",
-            "provider_account",
-            "category",
-            "components",
-            "approval_status",
-            "synced_at",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", "kind", "channel", "name", "language", "body", "placeholders", *_TEMPLATE_READ_ONLY]
+        read_only_fields = ["kind", *_TEMPLATE_READ_ONLY]
 
     def get_provider_account(self, template) -> str | None:
         return str(template.provider_account.public_id) if template.provider_account_id else None

@@ -1,8 +1,10 @@
-"""Writes of the messaging app: accepting messages, cancelling, opt-outs, routing.
+"""Writes of the messaging app: accepting messages, cancelling and retrying them, opt-outs, own templates.
 
-Every send path (API, portal, bulk) goes through `accept_messages`: it
-validates, writes every row in one transaction (bulk with one
-`bulk_create`) and publishes dispatch tasks after commit, in chunks.
+Every send path (API, portal, bulk) goes through `accept_messages`: the
+`check_*` functions decide (no writes), `do_accept_messages` writes every
+row in one transaction (bulk with one COPY or `bulk_create`) and publishes
+dispatch tasks after commit. Views and the API write nothing of their own:
+each write here leaves its event or its access-log row.
 """
 
 from __future__ import annotations
@@ -16,20 +18,22 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Organization
-from accounts.services import SYSTEM, Actor
+from accounts.models import AccessLog, Organization
+from accounts.services import SYSTEM, Actor, record_access
 from jood import placeholders
 from jood.phones import InvalidNumber, to_e164
 from messaging import sms
+from messaging.bulk import insert_rows
 from messaging.models import (
     Batch,
     ConversationWindow,
     Message,
+    MessageEvent,
     OptOut,
     Status,
     Template,
 )
-from messaging.status import apply_status
+from messaging.status import StatusChange, apply_status, apply_statuses, signal_on_commit
 from providers.base import provider_names
 from providers.models import Channel, ProviderAccount
 
@@ -199,19 +203,23 @@ def whatsapp_components(params: dict[str, Any]) -> list[dict]:
     return components
 
 
-def accept_messages(
-    organization: Organization,
-    request: SendRequest,
-    *,
-    actor: Actor = SYSTEM,
-    bulk: bool = False,
-    batch: Batch | None = None,
-) -> AcceptResult:
-    """Validate and store messages, then queue them for dispatch after commit.
+# --- accepting messages: checks (no writes) and one writer ---------------------------------------
+#
+# As Zulip splits its actions into check_* and do_*: the checks decide, the
+# writer writes what they decided. Every send path (the API's fast path and
+# its serializer path, bulk, the portal's send, reply and bulk upload) and the
+# portal's bulk preview call the same checks, so a preview cannot disagree
+# with what is accepted.
 
-    Invalid numbers and missing template parameters are refused (no row);
-    opted-out recipients, a closed WhatsApp window and a paused organization
-    give `rejected` rows with their code, as the provider would.
+# One accepted recipient, as written: to, body, parameters, metadata, status, error code and text,
+# SMS info. A plain tuple: a bulk send builds 10,000 of them (COPY writes them as they are).
+Row = tuple
+
+
+def check_request(organization: Organization, request: SendRequest) -> list[ProviderAccount]:
+    """Refuse a request that cannot be accepted at all (raise SendError); return the accounts routing may use.
+
+    A synced WhatsApp template is sent from its own account: `request.provider_account` is set to it.
     """
     if len(request.recipients) > MAX_BULK:
         raise SendError("too_many_recipients", f"At most {MAX_BULK} recipients per request.")
@@ -222,44 +230,54 @@ def accept_messages(
         raise SendError("template_channel", f"Template {template.name!r} is for {template.channel}.")
     if template is None and not request.body and not request.media:
         raise SendError("empty_message", "Give a body, a template or media.")
-    if request.channel == Channel.SMS and request.media and request.provider_account is not None:
-        if request.provider_account.provider not in MMS_PROVIDERS:
-            raise SendError("media_unsupported", f"{request.provider_account.get_provider_display()} cannot send MMS.")
-    wa_template = template is not None and template.kind == Template.Kind.WHATSAPP
-    if wa_template and template.provider_account_id:
+    account = request.provider_account
+    if request.channel == Channel.SMS and request.media and account is not None:
+        if account.provider not in MMS_PROVIDERS:
+            raise SendError("media_unsupported", f"{account.get_provider_display()} cannot send MMS.")
+    if _is_whatsapp_template(template) and template.provider_account_id:
         # A synced template lives in one WhatsApp Business Account: Meta
         # refuses it from any other (132001), so it is sent from its own.
-        if request.provider_account is None:
-            request.provider_account = template.provider_account
-        elif request.provider_account.pk != template.provider_account_id:
+        if account is None:
+            request.provider_account = account = template.provider_account
+        elif account.pk != template.provider_account_id:
             raise SendError(
                 "template_account",
                 f"Template {template.name!r} belongs to provider account {template.provider_account.label!r}; "
                 "send it through that account.",
             )
     accounts = eligible_accounts(organization, request.channel)
-    if request.channel == Channel.SMS and request.media and request.provider_account is None:
+    if request.channel == Channel.SMS and request.media and account is None:
         accounts = [a for a in accounts if a.provider in MMS_PROVIDERS]
         if not accounts:
             raise SendError("media_unsupported", "No active provider account of this organization can send MMS.")
-    if request.provider_account is not None:
-        if request.provider_account.organization_id != organization.pk or not request.provider_account.is_active:
+    if account is not None:
+        if account.organization_id != organization.pk or not account.is_active:
             raise SendError("provider_account", "That provider account is not active in this organization.")
-        if request.provider_account.channel != request.channel:
+        if account.channel != request.channel:
             # Dispatch sends through the chosen account as it is: an SMS must not go out on WhatsApp.
             raise SendError(
-                "provider_account",
-                f"That provider account sends {request.provider_account.channel}, not {request.channel}.",
+                "provider_account", f"That provider account sends {account.channel}, not {request.channel}."
             )
     elif not accounts:
-        raise SendError(
-            "no_provider_account",
-            f"No active {request.channel} provider account: connect one first.",
-        )
+        raise SendError("no_provider_account", f"No active {request.channel} provider account: connect one first.")
+    return accounts
 
-    now = timezone.now()
+
+def _is_whatsapp_template(template: Template | None) -> bool:
+    return template is not None and template.kind == Template.Kind.WHATSAPP
+
+
+def check_recipients(request: SendRequest, *, bulk: bool) -> tuple[list[tuple[Recipient, str, str]], list[Refusal]]:
+    """Check each recipient: return (recipient, E.164 number, body) of the good ones and the refusals of the rest.
+
+    Refused: an invalid number, a number twice in a bulk send, a missing or
+    invalid template parameter, a text over MAX_BODY_CHARS. No query, no write.
+    A single send's WhatsApp template that does not fit raises its SendError.
+    """
+    template = request.template
+    wa_template = _is_whatsapp_template(template)
     refused: list[Refusal] = []
-    prepared: list[tuple[Recipient, str, str]] = []  # recipient, e164, body
+    prepared: list[tuple[Recipient, str, str]] = []
     seen: set[str] = set()
     for index, recipient in enumerate(request.recipients):
         try:
@@ -271,26 +289,7 @@ def accept_messages(
             refused.append(Refusal(index, phone, "duplicate_recipient", f"{phone} appears twice in this request."))
             continue
         seen.add(phone)
-        body = request.body
-        if template is not None and not wa_template:
-            try:
-                body = render(template.body, recipient.params)
-            except ParameterError as exc:
-                refused.append(Refusal(index, phone, "invalid_parameter", str(exc), {"parameter": exc.name}))
-                continue
-            except KeyError as exc:
-                name = exc.args[0]
-                refused.append(
-                    Refusal(
-                        index,
-                        phone,
-                        "missing_parameter",
-                        f"Template parameter {name!r} is missing for {phone}.",
-                        {"parameter": name},
-                    )
-                )
-                continue
-        elif wa_template:
+        if wa_template:
             try:
                 _check_whatsapp_template(template, recipient.params)
             except SendError as exc:
@@ -298,16 +297,52 @@ def accept_messages(
                     raise
                 refused.append(Refusal(index, phone, exc.code, exc.message))
                 continue
-        if len(body) > MAX_BODY_CHARS:
-            too_long = _too_long(len(body))
-            refused.append(Refusal(index, phone, too_long.code, too_long.message, too_long.details))
+        try:
+            body = (
+                request.body if wa_template or template is None else _render_for(phone, template.body, recipient.params)
+            )
+            if len(body) > MAX_BODY_CHARS:
+                raise _too_long(len(body))
+        except SendError as exc:
+            refused.append(Refusal(index, phone, exc.code, exc.message, exc.details))
             continue
         prepared.append((recipient, phone, body))
+    return prepared, refused
 
-    if not bulk and refused:
-        first = refused[0]
-        raise SendError(first.code, first.message, {"to": first.to, **first.details})
 
+def _render_for(phone: str, template_body: str, params: dict[str, Any]) -> str:
+    """`render`, its failures as the SendError of a refusal for `phone`."""
+    try:
+        return render(template_body, params)
+    except ParameterError as exc:
+        raise SendError("invalid_parameter", str(exc), {"parameter": exc.name}) from None
+    except KeyError as exc:
+        name = exc.args[0]
+        raise SendError(
+            "missing_parameter", f"Template parameter {name!r} is missing for {phone}.", {"parameter": name}
+        ) from None
+
+
+def refusal_error(refusal: Refusal) -> SendError:
+    """A single send's refusal, as the SendError that refuses its request."""
+    return SendError(refusal.code, refusal.message, {"to": refusal.to, **refusal.details})
+
+
+def check_rejections(
+    organization: Organization,
+    request: SendRequest,
+    prepared: list[tuple[Recipient, str, str]],
+    accounts: list[ProviderAccount],
+    now: datetime,
+) -> list[Row]:
+    """Decide the status each good recipient is written with: one `Row` each, in order.
+
+    Rejected (a row with its code, as the provider would): the organization is
+    paused or restricted, the recipient opted out, or a WhatsApp message falls
+    outside the customer's 24-hour window. Two reads for the whole request, no write.
+    """
+    template = request.template
+    wa_template = _is_whatsapp_template(template)
     phones = [phone for _, phone, _ in prepared]
     opted_out = set(
         OptOut.objects.filter(organization=organization, channel=request.channel, phone__in=phones).values_list(
@@ -329,33 +364,78 @@ def accept_messages(
             ).values_list("phone", flat=True)
         )
 
+    def window_closed(phone: str) -> str:
+        if own_wa_template:
+            return (
+                f"{phone} has not written in the last 24 hours, and {template.name!r} is a template of your own, "
+                "not one approved by Meta: outside that window WhatsApp only takes a template approved by "
+                "Meta (sync them on the Templates page)."
+            )
+        return (
+            f"{phone} has not written in the last 24 hours: free-form WhatsApp messages are only allowed "
+            "inside that window. Use an approved template."
+        )
+
     initial = Status.SCHEDULED if request.scheduled_at and request.scheduled_at > now else Status.QUEUED
-    sender = request.sender or (request.provider_account.default_sender if request.provider_account else "")
-    # One tuple per accepted recipient: to, body, parameters, metadata, status, error code and text, SMS info.
-    rows: list[tuple] = []
+    hold = sending_hold(organization) if organization.is_paused else None
+    rows: list[Row] = []
     for recipient, phone, body in prepared:
         info = sms.analyse(body) if request.channel == Channel.SMS else None
         status, code, text = initial, "", ""
-        if organization.is_paused:
-            status, (code, text) = Status.REJECTED, sending_hold(organization)
+        if hold is not None:
+            status, (code, text) = Status.REJECTED, hold
         elif phone in opted_out:
             status, code, text = Status.REJECTED, "opted_out", f"{phone} has opted out of {request.channel} messages."
         elif needs_window and phone not in open_windows:
-            status, code, text = (
-                Status.REJECTED,
-                "whatsapp_window_closed",
-                (
-                    f"{phone} has not written in the last 24 hours, and {template.name!r} is a template of your own, "
-                    "not one approved by Meta: outside that window WhatsApp only takes a template approved by "
-                    "Meta (sync them on the Templates page)."
-                )
-                if own_wa_template
-                else f"{phone} has not written in the last 24 hours: free-form WhatsApp messages are only allowed "
-                "inside that window. Use an approved template.",
-            )
+            status, code, text = Status.REJECTED, "whatsapp_window_closed", window_closed(phone)
         metadata = {**request.metadata, **recipient.metadata} if recipient.metadata else request.metadata
         params = recipient.params if template is not None else {}
         rows.append((phone, body, params, metadata, status, code, text, info))
+    return rows
+
+
+def accept_messages(
+    organization: Organization,
+    request: SendRequest,
+    *,
+    actor: Actor = SYSTEM,
+    bulk: bool = False,
+    batch: Batch | None = None,
+) -> AcceptResult:
+    """Check and store messages, then queue them for dispatch after commit.
+
+    Invalid numbers and missing template parameters are refused (no row; a
+    single send's refusal refuses the request); opted-out recipients, a closed
+    WhatsApp window and a paused organization give `rejected` rows with their
+    code, as the provider would.
+    """
+    accounts = check_request(organization, request)
+    prepared, refused = check_recipients(request, bulk=bulk)
+    if not bulk and refused:
+        raise refusal_error(refused[0])
+    now = timezone.now()
+    rows = check_rejections(organization, request, prepared, accounts, now)
+    return do_accept_messages(organization, request, rows, refused, now=now, actor=actor, bulk=bulk, batch=batch)
+
+
+def do_accept_messages(
+    organization: Organization,
+    request: SendRequest,
+    rows: list[Row],
+    refused: list[Refusal],
+    *,
+    now: datetime,
+    actor: Actor = SYSTEM,
+    bulk: bool = False,
+    batch: Batch | None = None,
+) -> AcceptResult:
+    """Write what the checks decided, in one transaction: the batch, the messages, the events of the rejected.
+
+    A rejected row gets its event and `message_status_changed` (so its customer
+    callback), as a rejection at dispatch does: one bulk insert for them all.
+    """
+    template = request.template
+    sender = request.sender or (request.provider_account.default_sender if request.provider_account else "")
 
     def message(row) -> Message:
         phone, body, params, metadata, status, code, text, info = row
@@ -418,11 +498,42 @@ def accept_messages(
             Message.objects.bulk_create(messages)
             ids = [m.pk for m in messages]
             queued = [m.pk for m in messages if m.status == Status.QUEUED]
+        if rejected:
+            targets = messages or ids
+            pairs = zip(targets, rows, strict=True)
+            _record_rejections([(target, row) for target, row in pairs if row[4] == Status.REJECTED], now, actor)
         if queued:
             from messaging.dispatch import publish_dispatch
 
             transaction.on_commit(lambda: publish_dispatch(queued))
     return AcceptResult(messages=messages, refused=refused, batch=batch, accepted=len(rows), rejected=rejected, ids=ids)
+
+
+def _record_rejections(rejected: list[tuple[Message | int, Row]], now: datetime, actor: Actor) -> None:
+    """The events of rows written as rejected (one insert) and their status signals after commit."""
+    source = _source(actor)
+    events = [
+        MessageEvent(
+            message_id=target if isinstance(target, int) else target.pk,
+            status=Status.REJECTED,
+            raw_status="rejected",
+            source=source,
+            applied=True,
+            received_at=now,
+            error_code=row[5],
+            error_message=row[6][:500],
+        )
+        for target, row in rejected
+    ]
+    insert_rows(events)
+    signal_on_commit(
+        [(target, "", Status.REJECTED, event) for (target, _), event in zip(rejected, events, strict=True)]
+    )
+
+
+def _source(actor: Actor) -> str:
+    """An event's source for a change a person or a key asked for: `admin` (a signed-in user) or `api`."""
+    return "admin" if actor.user else "api"
 
 
 # The columns that differ from one recipient to the next in a bulk send; every other
@@ -598,23 +709,47 @@ def cancel_message(message: Message, *, actor: Actor = SYSTEM) -> bool:
             message.status = current or message.status
             return False
         by = actor.user.email if actor.user else (f"key {actor.api_key.prefix}" if actor.api_key else "system")
-        event = apply_status(
-            message, Status.CANCELED, source="admin" if actor.user else "api", detail={"canceled_by": by}
-        )
+        event = apply_status(message, Status.CANCELED, source=_source(actor), detail={"canceled_by": by})
     return bool(event and event.applied)
 
 
-def retry_message(message: Message, *, actor: Actor = SYSTEM) -> bool:
-    """Send a failed or undelivered message again, as a new attempt through the normal pipeline."""
-    if message.status not in (Status.FAILED, Status.UNDELIVERED):
-        return False
-    event = apply_status(message, Status.QUEUED, source="admin", raw_status="retry", restart=True)
-    if event and event.applied:
-        from messaging.dispatch import publish_dispatch
+# What an operator may send again: a final failure a provider or dispatch gave (not our own rejection).
+RETRYABLE = (Status.FAILED, Status.UNDELIVERED)
 
-        transaction.on_commit(lambda: publish_dispatch([message.pk]))
-        return True
-    return False
+
+def retry_messages(message_ids: list[int], *, actor: Actor = SYSTEM) -> list[int]:
+    """Send failed or undelivered messages again, each as a new attempt through the normal pipeline.
+
+    Returns the ids moved back to `queued`. Only rows still retryable move,
+    checked under their row lock: a row another transaction holds (a worker's
+    claim, a status report) is skipped rather than waited for, and a row that
+    moved on since the operator's page was loaded (retried by someone else and
+    claimed, sent, delivered) is left alone, so a retry never sends again what
+    a worker holds or a provider delivered.
+    """
+    with transaction.atomic():
+        ids = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=message_ids, status__in=RETRYABLE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        apply_statuses([StatusChange(pk, Status.QUEUED, "admin", raw_status="retry", restart=True) for pk in ids])
+        if ids:
+            from messaging.dispatch import publish_dispatch
+
+            transaction.on_commit(lambda: publish_dispatch(ids))
+    return ids
+
+
+def retry_message(message: Message, *, actor: Actor = SYSTEM) -> bool:
+    """`retry_messages` of one; the caller's object is brought in step with the row (its status says why not)."""
+    moved = bool(retry_messages([message.pk], actor=actor))
+    message.refresh_from_db(fields=[*_RETRY_FIELDS])
+    return moved
+
+
+_RETRY_FIELDS = ("status", "error_code", "error_message", "queued_at", "lease_expires_at", "next_attempt_at")
 
 
 def add_opt_out(organization: Organization, channel: str, phone: str, *, source: str = "api") -> OptOut:
@@ -624,13 +759,54 @@ def add_opt_out(organization: Organization, channel: str, phone: str, *, source:
     return optout
 
 
-def remove_opt_out(organization: Organization, channel: str, phone: str) -> int:
+@transaction.atomic
+def remove_opt_out(organization: Organization, channel: str, phone: str, *, actor: Actor = SYSTEM) -> int:
+    """Let a number receive a channel's messages again; leave an access-log row if there was an opt-out."""
     try:
         phone = to_e164(phone)  # rows are stored in E.164 (add_opt_out)
     except InvalidNumber:
         pass
     deleted, _ = OptOut.objects.filter(organization=organization, channel=channel, phone=phone).delete()
+    if deleted:
+        _log_change(organization, actor, "opt_out_removed", channel=channel, phone=phone)
     return deleted
+
+
+# --- own templates (synced WhatsApp ones change in Meta's console and come back by the sync) -----
+@transaction.atomic
+def save_template(organization: Organization, template: Template, *, actor: Actor = SYSTEM) -> Template:
+    """Create or change one of the organization's own templates; leave an access-log row."""
+    created = template._state.adding
+    if not created and template.kind != Template.Kind.OWN:
+        raise ValueError("Synced WhatsApp templates are changed in Meta's console, not here.")
+    template.organization, template.kind = organization, Template.Kind.OWN
+    template.save()
+    _log_change(
+        organization, actor, "template_created" if created else "template_updated", **_template_detail(template)
+    )
+    return template
+
+
+@transaction.atomic
+def delete_template(template: Template, *, actor: Actor = SYSTEM) -> None:
+    """Delete an own template (messages sent with it keep their text); leave an access-log row."""
+    if template.kind != Template.Kind.OWN:
+        raise ValueError("Synced WhatsApp templates are deleted in Meta's console, not here.")
+    _log_change(template.organization, actor, "template_deleted", **_template_detail(template))
+    template.delete()
+
+
+def _template_detail(template: Template) -> dict[str, str]:
+    return {
+        "template": str(template.public_id),
+        "name": template.name,
+        "language": template.language,
+        "channel": template.channel,
+    }
+
+
+def _log_change(organization: Organization, actor: Actor, change: str, **detail) -> None:
+    record_access(AccessLog.Action.ORGANIZATION_CHANGED, actor, organization=organization, change=change, **detail)
 
 
 def batch_progress(batch: Batch) -> dict[str, Any]:

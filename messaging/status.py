@@ -6,16 +6,17 @@ for many reports in one transaction; `apply_status` is the batch of one.
 The dispatcher's claim (`queued` -> `sending`) and its release of a claim
 for a retry (`sending` -> `queued`) are bookkeeping of our own worker, done
 by conditional bulk updates in messaging/dispatch.py; an operator's retry of
-a failed message goes through `apply_status(..., restart=True)`, and due
-scheduled messages are released in bulk by `release_scheduled` (same
-event and signal per message, one statement for all).
+a failed message goes through `apply_statuses` with `restart`
+(messaging.services.retry_messages), and due scheduled messages are
+released in bulk by `release_scheduled` (same event and signal per
+message, one statement for all).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
@@ -140,18 +141,7 @@ def _apply(changes: Sequence[StatusChange]) -> tuple[list[MessageEvent | None], 
             for message in messages:
                 message.updated_at = now
             update_rows(messages, sorted(fields | {"updated_at"}))
-
-            def notify() -> None:
-                token = batch_memo.set({})
-                try:
-                    for message, old, new, event in moved:
-                        message_status_changed.send(
-                            sender=Message, message=message, old_status=old, new_status=new, event=event
-                        )
-                finally:
-                    batch_memo.reset(token)
-
-            transaction.on_commit(notify)
+            signal_on_commit(moved)
     return results, locked
 
 
@@ -165,6 +155,29 @@ ATTEMPT_FIELDS = (
     "error_code",
     "error_message",
 )
+def signal_on_commit(changes: Sequence[tuple[Message | int, str, str, MessageEvent]]) -> None:
+    """Send `message_status_changed` for each (message, old status, new status, event) once the transaction commits.
+
+    One batch (`batch_memo`) for them all; messages given by id are read then, in one query.
+    """
+    if not changes:
+        return
+
+    def notify() -> None:
+        ids = [message for message, *_ in changes if isinstance(message, int)]
+        loaded = Message.objects.in_bulk(ids) if ids else {}
+        token = batch_memo.set({})
+        try:
+            for message, old, new, event in changes:
+                message = loaded.get(message) if isinstance(message, int) else message
+                if message is not None:
+                    message_status_changed.send(
+                        sender=Message, message=message, old_status=old, new_status=new, event=event
+                    )
+        finally:
+            batch_memo.reset(token)
+
+    transaction.on_commit(notify)
 
 
 def _move(message: Message, change: StatusChange, now: datetime) -> set[str]:
@@ -280,69 +293,8 @@ def release_scheduled(now: datetime, limit: int = 10_000) -> list[int]:
             )
             for pk in ids
         )
-
-        def notify() -> None:
-            messages = Message.objects.in_bulk(ids)
-            for event in events:
-                message_status_changed.send(
-                    sender=Message,
-                    message=messages[event.message_id],
-                    old_status=Status.SCHEDULED,
-                    new_status=Status.QUEUED,
-                    event=event,
-                )
-
-        transaction.on_commit(notify)
+        signal_on_commit([(event.message_id, Status.SCHEDULED, Status.QUEUED, event) for event in events])
     return ids
-
-
-def apply_provider_update(
-    provider: str,
-    update: StatusUpdate,
-    *,
-    source: str = "webhook",
-    webhook_event_id: int | None = None,
-    organization_id: int | None = None,
-) -> MessageEvent | None | bool:
-    """Apply a provider's status report, matched by its message id (or ours, where echoed).
-
-    Returns False when no message matches yet: the update is kept as a
-    `PendingStatusUpdate` and applied when the id is written (the callback
-    can beat our own commit of the provider id). `organization_id` (the
-    verified account's) keeps a callback from touching another
-    organization's message through an id it echoes.
-    """
-    messages = Message.objects.all()
-    if organization_id is not None:
-        messages = messages.filter(organization_id=organization_id)
-    message_id = (
-        messages.filter(provider=provider, provider_message_id=update.provider_message_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
-    our_id = _uuid_or_none(update.our_message_id) if update.our_message_id else None
-    if message_id is None and our_id is not None:
-        message_id = messages.filter(public_id=our_id).values_list("pk", flat=True).first()
-        if message_id is not None and update.provider_message_id:
-            # Found by our id (the send's answer was lost to a timeout): keep the provider's id now.
-            Message.objects.filter(pk=message_id, provider_message_id="").update(
-                provider=provider, provider_message_id=update.provider_message_id[:100]
-            )
-    if message_id is None:
-        PendingStatusUpdate.objects.create(
-            organization_id=organization_id,
-            provider=provider,
-            provider_message_id=update.provider_message_id,
-            payload=_update_to_json(update),
-            webhook_event_id=webhook_event_id,
-        )
-        # The dispatcher may have committed the id between our look-up and
-        # this insert; the sweeper's `match_pending_updates` catches the rest.
-        message = messages.filter(provider=provider, provider_message_id=update.provider_message_id).first()
-        if message is not None:
-            apply_pending_updates(message)
-        return False
-    return _apply_update(message_id, update, source)
 
 
 def _apply_update(message_id: int, update: StatusUpdate, source: str) -> MessageEvent | None:
@@ -396,21 +348,6 @@ def match_pending_updates(limit: int = 1000) -> int:
         if message is not None:
             applied += apply_pending_updates(message)
     return applied
-
-
-def _uuid_or_none(value: str):
-    import uuid
-
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def _update_to_json(update: StatusUpdate) -> dict:
-    data = asdict(update)
-    data["occurred_at"] = update.occurred_at.isoformat() if update.occurred_at else None
-    return data
 
 
 def _update_from_json(data: dict) -> StatusUpdate:

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from messaging import dispatch
-from messaging.tasks_sync import sync_account_templates, sync_all_templates  # noqa: F401  (registers them)
+from messaging.template_sync_tasks import sync_account_templates, sync_all_templates  # noqa: F401  (registers them)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -517,51 +517,75 @@ def _recipients(parsed: dict, mapping: dict, template: Template | None):
     return recipients, values
 
 
-def _preview(organization, state: dict, parsed: dict, template: Template | None) -> dict:
-    """What step 3 shows: the first rows as they will read, and the rows that will be refused or rejected."""
-    recipients, values = _recipients(parsed, state["mapping"], template)
-    refused, good, seen = [], [], set()
-    for index, (recipient, row_values) in enumerate(zip(recipients, values, strict=True)):
-        try:
-            phone = to_e164(recipient.to)
-        except InvalidNumber as exc:
-            refused.append({"row": index + 2, "to": recipient.to, "reason": f"invalid number: {exc.reason}"})
-            continue
-        if phone in seen:
-            refused.append({"row": index + 2, "to": phone, "reason": "appears twice in the file"})
-            continue
-        seen.add(phone)
-        missing = forms.missing_params(template, row_values)
-        if missing:
-            refused.append({"row": index + 2, "to": phone, "reason": f"no value for {', '.join(missing)}"})
-            continue
-        good.append((phone, row_values))
-    opted_out = set(
-        OptOut.objects.filter(
-            organization=organization, channel=state["channel"], phone__in=[p for p, _ in good]
-        ).values_list("phone", flat=True)
-    )
-    sample = [
-        {"to": phone, "text": forms.preview_text(template, state["body"], row_values), "opted_out": phone in opted_out}
-        for phone, row_values in good[:10]
-    ]
-    text = forms.preview_text(template, state["body"], good[0][1]) if good else state["body"]
-    info = sms.analyse(text) if state["channel"] == Channel.SMS and text else None
-    to_send = [(phone, row_values) for phone, row_values in good if phone not in opted_out]
-    if state["channel"] == Channel.SMS:
-        each = [sms.analyse(forms.preview_text(template, state["body"], v) or " ").segments for _, v in to_send]
-    else:
-        each = [1] * len(to_send)
+def _bulk_request(request, state: dict, parsed: dict, template: Template | None):
+    """The send request of an upload (what the click accepts, what the preview checks) and the values per row."""
     account = None
     if state.get("account"):
-        account = ProviderAccount.objects.filter(organization=organization, pk=state["account"]).first()
-    cost = estimate(organization, state["channel"], [p for p, _ in to_send], each, account=account)
+        account = ProviderAccount.objects.filter(organization=request.organization, pk=state["account"]).first()
+    recipients, values = _recipients(parsed, state["mapping"], template)
+    send_request = services.SendRequest(
+        channel=state["channel"],
+        recipients=recipients,
+        body="" if template is not None else state["body"],
+        template=template,
+        provider_account=account,
+        scheduled_at=datetime.fromisoformat(state["scheduled_at"]) if state.get("scheduled_at") else None,
+        batch_name=state["name"],
+    )
+    return send_request, values
+
+
+# How the preview words the refusals of `services.check_recipients` (the checks decide; the words are the page's).
+PREVIEW_REASONS = {
+    "invalid_number": lambda refusal: f"invalid number: {refusal.details.get('reason', '')}",
+    "duplicate_recipient": lambda refusal: "appears twice in the file",
+    "missing_parameter": lambda refusal: f"no value for {refusal.details.get('parameter', '')}",
+}
+
+
+def _preview(request, send_request, values: list[dict], state: dict, template: Template | None) -> dict:
+    """What step 3 shows: the first rows as they will read, and the rows that will be refused or rejected.
+
+    The same checks as the acceptance (`services.check_*`), so the preview says what the click will do.
+    """
+    organization = request.organization
+    try:
+        accounts = services.check_request(organization, send_request)
+    except services.SendError as exc:
+        messages.error(request, f"This upload cannot be sent as it is: {exc.message}")
+        accounts = []
+    prepared, refusals = services.check_recipients(send_request, bulk=True)
+    refused = [
+        {
+            "row": refusal.index + 2,
+            "to": refusal.to,
+            "reason": PREVIEW_REASONS.get(refusal.code, lambda r: r.message)(refusal),
+        }
+        for refusal in refusals
+    ]
+    rows = services.check_rejections(organization, send_request, prepared, accounts, timezone.now())
+    values_of = {
+        id(recipient): row_values for recipient, row_values in zip(send_request.recipients, values, strict=True)
+    }
+    good = [(row, values_of[id(recipient)]) for (recipient, _, _), row in zip(prepared, rows, strict=True)]
+    body = state["body"]
+    sample = [
+        {"to": row[0], "text": forms.preview_text(template, body, row_values), "opted_out": row[5] == "opted_out"}
+        for row, row_values in good[:10]
+    ]
+    text = forms.preview_text(template, body, good[0][1]) if good else body
+    info = sms.analyse(text) if state["channel"] == Channel.SMS and text else None
+    to_send = [row for row, _ in good if row[4] != Status.REJECTED]
+    each = [row[7].segments if row[7] else 1 for row in to_send]
+    cost = estimate(
+        organization, state["channel"], [row[0] for row in to_send], each, account=send_request.provider_account
+    )
     return {
         "estimate": cost,
-        "total": len(recipients),
+        "total": len(send_request.recipients),
         "good": len(good),
         "refused": refused,
-        "opted_out": len(opted_out),
+        "opted_out": sum(1 for row, _ in good if row[5] == "opted_out"),
         "sample": sample,
         "info": info,
     }
@@ -575,28 +599,16 @@ def bulk_preview(request, token):
     template = _bulk_template(request, state)
     if state.get("template") and template is None:
         raise Http404("The template is gone: upload the file again.")
-    account = None
-    if state.get("account"):
-        account = ProviderAccount.objects.filter(organization=request.organization, pk=state["account"]).first()
-    scheduled_at = datetime.fromisoformat(state["scheduled_at"]) if state.get("scheduled_at") else None
+    send_request, values = _bulk_request(request, state, parsed, template)
+    account, scheduled_at = send_request.provider_account, send_request.scheduled_at
     if request.method == "POST":
-        recipients, _ = _recipients(parsed, state["mapping"], template)
-        send_request = services.SendRequest(
-            channel=state["channel"],
-            recipients=recipients,
-            body="" if template is not None else state["body"],
-            template=template,
-            provider_account=account,
-            scheduled_at=scheduled_at,
-            batch_name=state["name"],
-        )
         # Answer at once: the rows are validated and written by a task, the batch page shows how far it got.
         batch = services.start_portal_batch(request.organization, send_request, actor=Actor.from_request(request))
         (_bulk_dir() / f"{request.organization.pk}-{token}.json").unlink(missing_ok=True)
         request.session.pop(BULK_SESSION, None)
-        messages.success(request, f"Sending {len(recipients):,} messages: this page follows them.")
+        messages.success(request, f"Sending {len(send_request.recipients):,} messages: this page follows them.")
         return redirect("portal-batch", public_id=batch.public_id)
-    preview = _preview(request.organization, state, parsed, template)
+    preview = _preview(request, send_request, values, state, template)
     return render(
         request,
         "messaging/bulk_preview.html",
@@ -706,10 +718,7 @@ def template_edit(request, public_id=None):
         template = get_for_org(request, Template, public_id=public_id, kind=Template.Kind.OWN)
     form = forms.TemplateForm(request.POST or None, instance=template, organization=request.organization)
     if request.method == "POST" and form.is_valid():
-        saved = form.save(commit=False)
-        saved.organization = request.organization
-        saved.kind = Template.Kind.OWN
-        saved.save()
+        saved = services.save_template(request.organization, form.save(commit=False), actor=Actor.from_request(request))
         messages.success(request, f"The template {saved.name} is saved.")
         return redirect("portal-templates")
     return render(
@@ -724,7 +733,7 @@ def template_delete(request, public_id):
     template = get_for_org(request, Template, public_id=public_id, kind=Template.Kind.OWN)
     if request.method == "POST":
         name = template.name
-        template.delete()
+        services.delete_template(template, actor=Actor.from_request(request))
         messages.success(request, f"The template {name} is deleted. Messages sent with it keep their text.")
         return redirect("portal-templates")
     return render(request, "messaging/template_delete.html", {"template": template})
@@ -733,7 +742,7 @@ def template_delete(request, public_id):
 @require_POST
 @portal_view(min_role=Role.ADMIN, section="templates")
 def template_sync(request):
-    from messaging.templates_sync import sync_templates, whatsapp_accounts
+    from messaging.template_sync import sync_templates, whatsapp_accounts
     from providers.base import ProviderError
 
     accounts = list(whatsapp_accounts(request.organization.pk).order_by("priority", "id"))
@@ -780,6 +789,6 @@ def opt_out_list(request):
 @portal_view(min_role=Role.MEMBER, section="opt-outs")
 def opt_out_remove(request, pk):
     optout = get_for_org(request, OptOut, pk=pk)
-    services.remove_opt_out(request.organization, optout.channel, optout.phone)
+    services.remove_opt_out(request.organization, optout.channel, optout.phone, actor=Actor.from_request(request))
     messages.success(request, f"{optout.phone} can receive {optout.channel} messages again.")
     return redirect("portal-opt-outs")

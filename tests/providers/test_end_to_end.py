@@ -28,7 +28,7 @@ from django.utils import timezone
 from messaging import media as media_signing
 from messaging.dispatch import dispatch
 from messaging.models import ConversationWindow, MediaFile, Message, Status, Template
-from messaging.templates_sync import sync_templates
+from messaging.template_sync import sync_templates
 from tests.conftest import celery_eager, make_account
 from tests.messaging.conftest import assert_error
 

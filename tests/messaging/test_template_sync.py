@@ -14,8 +14,8 @@ import pytest
 import responses
 
 from messaging.models import Message, Template
-from messaging.tasks_sync import sync_account_templates, sync_all_templates
-from messaging.templates_sync import sync_templates
+from messaging.template_sync import sync_templates
+from messaging.template_sync_tasks import sync_account_templates, sync_all_templates
 from providers.base import ProviderError
 from tests.conftest import celery_eager, make_account
 from tests.messaging.conftest import assert_error
@@ -282,3 +282,15 @@ def test_the_account_task_survives_a_meta_error_and_a_vanished_account(account, 
     http.add(responses.GET, templates_url(), status=500, body="")
     assert sync_account_templates.delay(account.pk).get() is None
     assert sync_account_templates.delay(0).get() is None
+
+
+def test_the_tasks_keep_the_names_beat_and_queued_messages_know_them_by(db):
+    """The module was renamed (tasks_sync -> template_sync_tasks); the registered names were not."""
+    from django_celery_beat.models import PeriodicTask
+
+    from jood.celery import app
+
+    assert sync_all_templates.name == "messaging.tasks_sync.sync_all_templates"
+    assert sync_account_templates.name == "messaging.tasks_sync.sync_account_templates"
+    scheduled = PeriodicTask.objects.get(name="messaging: sync WhatsApp templates")
+    assert scheduled.task in app.tasks

@@ -1,4 +1,8 @@
-"""Celery tasks of the WhatsApp template sync (imported by messaging/tasks.py so Celery finds them)."""
+"""Celery tasks of the WhatsApp template sync (imported by messaging/tasks.py so Celery finds them).
+
+Their names are the ones they had in `messaging/tasks_sync.py`: beat's
+PeriodicTask row (migration 0006) and messages already queued name them so.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ from providers.base import ProviderError
 log = logging.getLogger(__name__)
 
 
-@shared_task(ignore_result=True)
+@shared_task(name="messaging.tasks_sync.sync_all_templates", ignore_result=True)
 def sync_all_templates() -> int:
     """Queue one sync per active WhatsApp account (from beat); return how many were queued."""
-    from messaging.templates_sync import whatsapp_accounts
+    from messaging.template_sync import whatsapp_accounts
 
     ids = list(whatsapp_accounts().values_list("pk", flat=True))
     for pk in ids:
@@ -26,10 +30,10 @@ def sync_all_templates() -> int:
     return len(ids)
 
 
-@shared_task(ignore_result=True, acks_late=True)
+@shared_task(name="messaging.tasks_sync.sync_account_templates", ignore_result=True, acks_late=True)
 def sync_account_templates(account_id: int) -> dict | None:
     """Sync one account's templates; safe to run twice (an upsert)."""
-    from messaging.templates_sync import sync_templates, whatsapp_accounts
+    from messaging.template_sync import sync_templates, whatsapp_accounts
 
     account = whatsapp_accounts().filter(pk=account_id).select_related("organization").first()
     if account is None:

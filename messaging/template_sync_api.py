@@ -10,9 +10,10 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsOrganizationAdmin, organization_of
 from jood.api import ApiError
-from messaging.templates_sync import sync_templates, whatsapp_accounts
+from messaging.api import provider_account_param
+from messaging.template_sync import sync_templates, whatsapp_accounts
 from providers.base import ProviderError
-from providers.models import Provider, ProviderAccount
+from providers.models import Provider
 
 
 class TemplateSyncSerializer(serializers.Serializer):
@@ -54,10 +55,7 @@ class TemplateSync(APIView):
         organization = organization_of(request)
         wanted = serializer.validated_data.get("provider_account")
         if wanted:
-            account = ProviderAccount.objects.filter(organization=organization, public_id=wanted).first()
-            if account is None:
-                # Another organization's account is as unknown as a missing one.
-                raise ApiError(400, "unknown_provider_account", "No such provider account in this organization.")
+            account = provider_account_param(organization, wanted)  # another organization's: unknown, as a missing one
             if account.provider != Provider.WHATSAPP or not account.is_active:
                 raise ApiError(
                     400, "not_whatsapp_account", "Templates are synced for active WhatsApp Cloud accounts only."
