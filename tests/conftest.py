@@ -10,10 +10,10 @@ secret as `client.key` and `client.secret`.
 Users have no usable password; use `login(user)` for a logged-in Client, or
 `user.set_password(...)` in a test that goes through a login form.
 
-Helpers every app's tests share: `make_user`, `make_api_client`, `login`,
-`make_account` (a provider account), `celery_eager()` (tasks run where they
-are published, on either backend) and the `dispatching` fixture (work
-published on commit runs).
+Factories (`make_user`, `make_account`, `make_message`, `login`, ...) live in
+tests/factories.py. Here also: `celery_eager()` (tasks run where they are
+published, on either backend) and the `dispatching` fixture (work published
+on commit runs).
 """
 
 from __future__ import annotations
@@ -22,74 +22,10 @@ import contextlib
 import functools
 
 import pytest
-from django.test import Client
-from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import services
-from accounts.models import Membership, Organization, Role, User
-from providers.models import Channel, Provider, ProviderAccount
-
-
-def make_user(email: str, organization: Organization | None = None, role: str = Role.MEMBER) -> User:
-    """Create a user, a member of `organization` with `role` when given."""
-    now = timezone.now()
-    # Consent as sign-up records it, so portal pages do not ask for it again.
-    user = User.objects.create_user(
-        email,
-        name=email.split("@")[0].title(),
-        privacy_policy_version=services.current_policy_version(),
-        privacy_accepted_at=now,
-        confirmed_adult_at=now,
-    )
-    if organization is not None:
-        Membership.objects.create(user=user, organization=organization, role=role)
-    return user
-
-
-def make_api_client(organization: Organization, role: str = Role.MEMBER) -> APIClient:
-    """Return an APIClient sending `Authorization: Token <secret>` of a new key with `role`."""
-    key, secret = services.create_api_key(organization, f"{organization.name} {role} key", role=role)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
-    client.key = key
-    client.secret = secret
-    return client
-
-
-def make_privacy_api_client(organization: Organization, owner: User) -> APIClient:
-    """Return an APIClient with an admin key that `owner` gave the `privacy` scope (owner-only actions)."""
-    key, secret = services.create_api_key(
-        organization,
-        f"{organization.name} privacy key",
-        role=Role.ADMIN,
-        scopes=["privacy"],
-        actor=services.Actor(user=owner),
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
-    client.key = key
-    client.secret = secret
-    return client
-
-
-def login(user: User) -> Client:
-    """Return a test Client logged in as `user`."""
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def make_account(
-    organization: Organization, provider: str = Provider.SANDBOX, channel: str = Channel.SMS, credentials=None, **fields
-) -> ProviderAccount:
-    """Create a provider account, labelled "<provider> <channel>" and never rate limited unless `fields` say."""
-    fields.setdefault("label", f"{provider} {channel}")
-    fields.setdefault("messages_per_second", 0)
-    account = ProviderAccount(organization=organization, provider=provider, channel=channel, **fields)
-    account.set_credentials(credentials or {})
-    account.save()
-    return account
+from accounts.models import Organization, Role, User
+from tests.factories import make_api_client, make_privacy_api_client, make_user
 
 
 @contextlib.contextmanager

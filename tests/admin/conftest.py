@@ -35,7 +35,7 @@ from messaging.models import (
 )
 from providers.models import ProviderAccount
 from retention.models import DataExport, LegalHold, PurgeRun
-from tests.conftest import login, make_account
+from tests.factories import login, make_account
 from webhooks.models import CallbackAttempt, CallbackDelivery, WebhookEvent
 
 SECRET_BODY = "Your verification code is 915377"

@@ -15,7 +15,7 @@ from accounts.models import AccessLog, Organization
 from messaging.models import Message, Status
 from providers.models import ProviderAccount
 from tests.admin.conftest import make_message
-from tests.conftest import make_account
+from tests.factories import make_account
 from webhooks.models import CallbackEndpoint, WebhookEvent
 
 

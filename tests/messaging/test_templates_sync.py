@@ -17,7 +17,8 @@ from messaging.models import Message, Template
 from messaging.tasks_sync import sync_account_templates, sync_all_templates
 from messaging.templates_sync import sync_templates
 from providers.base import ProviderError
-from tests.conftest import celery_eager, make_account
+from tests.conftest import celery_eager
+from tests.factories import make_account
 from tests.messaging.conftest import assert_error
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "whatsapp"
@@ -227,7 +228,7 @@ def test_the_api_needs_an_admin_key(acme_api, account, meta):
 
 
 def test_the_api_does_not_sync_another_organizations_account(globex, globex_api, account, meta, http):
-    from tests.conftest import make_api_client
+    from tests.factories import make_api_client
 
     globex_admin = make_api_client(globex, "admin")
     response = globex_admin.post("/api/v1/templates/sync", {"provider_account": str(account.public_id)}, format="json")

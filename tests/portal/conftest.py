@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from messaging.models import Message, Status
 from providers.models import Channel, ProviderAccount
-from tests.conftest import login, make_account
+from tests.factories import login, make_account
 
 
 @pytest.fixture(autouse=True)

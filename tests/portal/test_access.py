@@ -8,7 +8,7 @@ from django.urls import reverse
 from accounts.models import ApiKey, Membership, Role
 from accounts.services import create_api_key
 from messaging.models import Batch, OptOut, Template
-from tests.conftest import login, make_account, make_user
+from tests.factories import login, make_account, make_user
 from tests.portal.conftest import make_message
 from webhooks.models import CallbackEndpoint
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from messaging.models import ConversationWindow, InboundMessage, Message, Status, Template
 from providers.models import Channel
-from tests.conftest import login, make_account
+from tests.factories import login, make_account
 from tests.portal.conftest import make_message
 
 SARA = "+966501234567"

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from messaging.forms import build_params, parse_csv, template_fields
 from messaging.models import Batch, DeliveryAttempt, MediaFile, Message, MessageEvent, OptOut, Template
-from tests.conftest import celery_eager, make_account
+from tests.conftest import celery_eager
+from tests.factories import make_account
 from tests.portal.conftest import make_message
 
 pytestmark = pytest.mark.django_db

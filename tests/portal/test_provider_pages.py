@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from accounts.models import AccessLog
 from providers.models import ProviderAccount
-from tests.conftest import make_account
+from tests.factories import make_account
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from messaging.models import Message, Status, Template
 from providers.base import AccountConfig
 from providers.sandbox import SandboxAdapter
-from tests.conftest import login, make_account
+from tests.factories import login, make_account
 from tests.portal.conftest import make_message
 
 pytestmark = pytest.mark.django_db

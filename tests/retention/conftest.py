@@ -22,7 +22,8 @@ from messaging.models import (
     Status,
 )
 from retention.models import DataExport
-from tests.conftest import celery_eager, make_user
+from tests.conftest import celery_eager
+from tests.factories import make_user
 from webhooks.models import CallbackAttempt, CallbackDelivery, WebhookEvent
 
 # The fixed "now" of these tests: mid-morning, far from midnight in UTC.

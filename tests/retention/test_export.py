@@ -16,7 +16,7 @@ from messaging.models import MessageEvent, OptOut, Template
 from retention import services
 from retention.export import FILES
 from retention.models import DataExport
-from tests.conftest import make_account, make_api_client, make_privacy_api_client
+from tests.factories import make_account, make_api_client, make_privacy_api_client
 from tests.retention.conftest import OLD, make_message
 from webhooks.models import CallbackEndpoint
 

@@ -13,7 +13,7 @@ from messaging import analytics
 from messaging.models import DailyStats, IdempotencyRecord, Message, PendingStatusUpdate
 from retention import purge
 from retention.models import DataExport, PurgeRun
-from tests.conftest import make_account
+from tests.factories import make_account
 from tests.retention.conftest import NOW, OLD, YOUNG, exists, file_exists, make_logs, make_message
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from messaging.models import Message
 from providers.models import ProviderAccount
-from tests.conftest import celery_eager, make_account
+from tests.conftest import celery_eager
+from tests.factories import make_account
 
 PUBLIC_BASE_URL = "https://jood.example.com"
 TWILIO_AUTH_TOKEN = "12345678901234567890123456789012"

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from accounts.models import AccessLog, Role
-from tests.conftest import make_api_client
+from tests.factories import make_api_client
 from webhooks.models import CallbackEndpoint
 
 LIST = "/api/v1/callback-endpoints"

@@ -247,7 +247,7 @@ def test_a_callback_for_an_unknown_id_is_applied_once_the_id_is_written(
 def test_a_report_for_another_organizations_message_is_skipped(
     client, twilio_account, globex, django_capture_on_commit_callbacks
 ):
-    from tests.conftest import make_account
+    from tests.factories import make_account
 
     globex_account = make_account(
         globex, "twilio", credentials={"account_sid": "AC" + "b" * 32, "auth_token": "z" * 32}

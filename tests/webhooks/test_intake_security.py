@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import pytest
 
 from messaging.models import Message, MessageEvent
-from tests.conftest import make_account
+from tests.factories import make_account
 from tests.webhooks.conftest import (
     PUBLIC_BASE_URL,
     TWILIO_AUTH_TOKEN,
