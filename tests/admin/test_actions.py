@@ -16,7 +16,7 @@ from messaging.models import DeliveryAttempt, Message, Status, Template
 from providers.models import ProviderAccount
 from providers.sandbox import SIGNATURE_HEADER, sign
 from retention.models import LegalHold, PurgeRun
-from tests.admin.conftest import make_message
+from tests.factories import make_message
 from webhooks.models import CallbackDelivery, WebhookEvent
 
 
@@ -225,11 +225,13 @@ def test_pause_and_resume_an_organization(root_client, acme, sandbox):
 
 @pytest.fixture
 def old_message(acme, sandbox):
-    return make_message(sandbox, created_at=timezone.now() - timedelta(days=acme.retention_days + 5))
+    return make_message(
+        sandbox, status=Status.DELIVERED, created_at=timezone.now() - timedelta(days=acme.retention_days + 5)
+    )
 
 
 def test_the_purge_of_an_organization_runs_after_a_dry_run(root_client, acme, old_message):
-    young = make_message(old_message.provider_account)
+    young = make_message(old_message.provider_account, status=Status.DELIVERED)
     dry = act(root_client, "accounts/organization", "run_purge", [acme.pk])
     assert dry.status_code == 200
     assert b"Dry run" in dry.content and b"messaging.Message" in dry.content

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from jood import admin_ops
 from messaging.models import DeliveryAttempt, Message, Status
-from tests.admin.conftest import make_message
+from tests.factories import make_message
 
 URL = "/admin/messaging/message/operations/"
 
