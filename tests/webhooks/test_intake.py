@@ -24,12 +24,12 @@ from messaging.models import (
 )
 from messaging.status import apply_pending_updates
 from providers.models import ProviderAccount
+from tests.factories import make_message
 from tests.webhooks.conftest import (
     PUBLIC_BASE_URL,
     TWILIO_AUTH_TOKEN,
     WHATSAPP_APP_SECRET,
     WHATSAPP_VERIFY_TOKEN,
-    make_message,
 )
 from webhooks import services, tasks
 from webhooks.models import WebhookEvent
