@@ -130,7 +130,7 @@ def account_config(provider: str = Provider.SANDBOX, **fields) -> AccountConfig:
     """Return what an adapter knows of an account: `id` "acc_test", channel sms, no credentials unless `fields` say."""
     fields.setdefault("id", "acc_test")
     fields.setdefault("channel", Channel.SMS)
-    fields.setdefault("credentials", {})
+    fields["credentials"] = dict(fields.get("credentials") or {})  # a copy: a test's changes stay its own
     return AccountConfig(provider=provider, **fields)
 
 
