@@ -192,7 +192,7 @@ def test_two_accounts_of_one_organization_each_keep_their_own_templates(acme, ac
 
 
 def test_only_whatsapp_accounts_are_synced(acme):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="for WhatsApp accounts, not twilio"):
         sync_templates(make_account(acme, provider="twilio"))
 
 

@@ -695,9 +695,9 @@ class InfobipStatusCallbackTests(SimpleTestCase):
         self.assertEqual(len({u.dedup_key for u in updates}), 3)
 
     def test_a_body_that_is_not_json_raises(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "delivery report is not JSON"):
             self.adapter.parse_status_callback(webhook(b"<DeliveryReports/>"))
 
     def test_a_body_without_results_raises(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, r"delivery report has no results\[\]"):
             self.adapter.parse_status_callback(webhook(b'{"messages": []}'))

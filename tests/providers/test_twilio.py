@@ -29,7 +29,7 @@ from providers.base import (
     UnsupportedFeature,
     WebhookRequest,
 )
-from providers.twilio import EMPTY_TWIML, TwilioAdapter, is_inbound
+from providers.twilio import TwilioAdapter, is_inbound
 from tests import factories
 from tests.providers.shared import TransportErrorChecks, closed_port_url
 
@@ -668,9 +668,6 @@ class InboundTests(SimpleTestCase):
 
     def test_a_status_callback_is_no_inbound_message(self):
         self.assertEqual(self.adapter.parse_inbound(form_request(payload("status_callback__delivered.txt"))), [])
-
-    def test_the_empty_twiml_answer_sends_nothing_back(self):
-        self.assertIn("<Response></Response>", EMPTY_TWIML)
 
 
 class FetchPriceTests(SimpleTestCase):

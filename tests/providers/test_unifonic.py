@@ -595,5 +595,5 @@ class UnifonicStatusCallbackTests(SimpleTestCase):
         self.assertEqual(self.adapter.parse_status_callback(webhook(b'{"DLR": "Delivered"}')), [])
 
     def test_a_broken_json_body_raises(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "delivery report is not valid JSON"):
             self.adapter.parse_status_callback(webhook(b'{"MessageID": '))

@@ -464,7 +464,7 @@ class MediaUploadTests(SimpleTestCase):
         self.assertIn(b'name="type"\r\n\r\nimage/png', responses.calls[0].request.body)
 
     def test_a_refused_file_is_never_uploaded(self):
-        with responses.RequestsMock(), self.assertRaises(ValueError):
+        with responses.RequestsMock(), self.assertRaisesRegex(ValueError, "application/pdf by its content"):
             self.adapter.upload_media(account_config(), PDF, "image/jpeg", "photo.jpg")
 
     @responses.activate
@@ -574,7 +574,7 @@ class MediaCheckTests(SimpleTestCase):
             check_media("document", buffer.getvalue(), "report.docx")
 
     def test_binary_junk_named_txt_is_refused(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "not a file type WhatsApp accepts"):
             check_media("document", b"\x00\x01\x02\x03binary", "notes.txt")
 
     def test_an_empty_file_is_refused(self):
@@ -582,7 +582,7 @@ class MediaCheckTests(SimpleTestCase):
             check_media(None, b"", "x.jpg")
 
     def test_an_unknown_kind_is_refused(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "Unknown media kind 'hologram'"):
             check_media("hologram", JPEG, "x.jpg")
 
     def test_an_mp4_can_be_sent_as_audio(self):
@@ -595,14 +595,14 @@ class MediaCheckTests(SimpleTestCase):
             check_media("image", JPEG + b"\x00" * (limit - len(JPEG) + 1), "big.jpg")
 
     def test_a_video_over_sixteen_megabytes_is_refused(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "allows at most 16,777,216 bytes for video"):
             check_media("video", MP4 + b"\x00" * MEDIA_LIMITS["video"]["max_bytes"], "big.mp4")
 
     def test_a_static_sticker_over_100_kb_is_refused_but_an_animated_one_is_not(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "allows at most 102,400 bytes for sticker"):
             check_media("sticker", WEBP_STATIC + b"\x00" * 100_000, "s.webp")
         self.assertEqual(check_media("sticker", WEBP_ANIMATED + b"\x00" * 100_000, "s.webp")[0], "sticker")
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "allows at most 512,000 bytes for sticker"):
             check_media("sticker", WEBP_ANIMATED + b"\x00" * 500_000, "s.webp")
 
     def test_limits_match_the_doc(self):
@@ -645,7 +645,7 @@ class TemplateParameterTests(SimpleTestCase):
 
     def test_an_extra_body_parameter_is_refused(self):
         self.given[1]["parameters"].append({"type": "text", "text": "extra"})
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, r"The template body expects 1 parameter\(s\), got 2"):
             check_template_parameters(self.synced, self.given)
 
     def test_a_missing_header_media_is_refused(self):
@@ -663,7 +663,7 @@ class TemplateParameterTests(SimpleTestCase):
 
     def test_a_button_index_out_of_range_is_refused(self):
         extra = {"type": "button", "sub_type": "url", "index": "5", "parameters": [{"type": "text", "text": "x"}]}
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "The template has no button at index 5"):
             check_template_parameters(self.synced, [*self.given, extra])
 
     def test_named_parameters_must_carry_their_names(self):

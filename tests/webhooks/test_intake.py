@@ -359,6 +359,15 @@ def test_stop_opts_out_and_start_resubscribes(client, twilio_account, django_cap
     assert InboundMessage.objects.count() == 2
 
 
+def test_the_empty_twiml_answer_sends_nothing_back(client, twilio_account, django_capture_on_commit_callbacks):
+    """Twilio sends back as SMS whatever TwiML our 200 carries: an inbound message is answered with none."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = twilio_post(client, twilio_account, twilio_inbound("SM" + "a3" * 16, "Hello"))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/xml")
+    assert response.content.decode() == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
 @pytest.mark.parametrize("word", ["STOPALL", "unsubscribe", "Cancel", "end", "QUIT", "إيقاف", " إيقاف\n"])
 def test_every_stop_keyword_opts_out(client, twilio_account, word, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
