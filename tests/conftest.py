@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
+import socket
 
 import pytest
 from rest_framework.test import APIClient
@@ -70,6 +72,68 @@ def _fresh_api_key_caches(settings):
     _forget_accounts()
     yield
     key_usage.discard()
+
+
+# The network is blocked (pytest.ini: pytest-socket lets tests connect to this machine only).
+# Names do not resolve either, so that a test behaves the same with and without DNS: this
+# machine's names resolve as usual; the names RFC 2606 reserves for examples (example.com,
+# *.example, ...) resolve to PUBLIC_ADDRESS, a public address nothing may connect to (HTTP to
+# them is mocked with `responses`); any other name fails the test.
+PUBLIC_ADDRESS = "93.184.215.14"
+LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _is_example(name: str) -> bool:
+    name = name.rstrip(".").lower()
+    return any(name == d or name.endswith("." + d) for d in ("example", "example.com", "example.org", "example.net"))
+
+
+@pytest.fixture(autouse=True)
+def _no_dns(request, monkeypatch):
+    """Resolve local names and IP literals for real, example names to PUBLIC_ADDRESS, and nothing else.
+
+    A test that patches `socket.getaddrinfo` itself (a rebinding test) replaces this resolver.
+    A name looked up or a connection refused fails the test, even where the product caught the error.
+    """
+    real = socket.getaddrinfo
+    looked_up: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if not name or name.lower() in LOCAL_NAMES:
+            return real(host, port, *args, **kwargs)
+        try:
+            ipaddress.ip_address(name.split("%", 1)[0])
+        except ValueError:
+            pass
+        else:
+            return real(host, port, *args, **kwargs)
+        if _is_example(name):
+            return real(PUBLIC_ADDRESS, port, *args, **kwargs)
+        looked_up.append(name)
+        raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no names on the internet ({name})")
+
+    # pytest-socket refuses a connection elsewhere with an error the code under test may catch:
+    # the test fails all the same.
+    guarded_connect = socket.socket.connect
+    refused: list[str] = []
+
+    def connect(sock, address, *args):
+        try:
+            return guarded_connect(sock, address, *args)
+        except RuntimeError:
+            refused.append(str(address[0] if isinstance(address, tuple) else address))
+            raise
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    yield
+    if looked_up or refused:
+        pytest.fail(
+            f"The test looked up {sorted(set(looked_up))} and connected to {sorted(set(refused))}:"
+            " outside this machine, mock HTTP with `responses`.",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import responses
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
@@ -43,7 +44,8 @@ def page_messages(response) -> list[str]:
 def test_retry_sends_a_failed_message_again_as_a_new_attempt(root_client, world, dispatching):
     failed = world["failed"]
     attempts = DeliveryAttempt.objects.filter(message=failed).count()
-    with dispatching():
+    with responses.RequestsMock() as customer, dispatching():
+        customer.post("https://hooks.acme.example/jood")  # the world's callback endpoint hears of the send
         response = act(root_client, "messaging/message", "retry", [failed.pk])
     assert "Queued 1 message again" in " ".join(page_messages(response))
     failed.refresh_from_db()
