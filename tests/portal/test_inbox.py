@@ -51,23 +51,10 @@ def test_the_navigation_shows_the_unread_count_until_the_conversation_is_opened(
 
 def test_the_conversation_shows_sent_and_received_messages_in_time_order(acme, member_client):
     now = timezone.now()
-    make_message(
-        acme,
-        status="queued",
-        channel=Channel.WHATSAPP,
-        to=SARA,
-        body="Your order shipped",
-        created_at=now - timedelta(hours=2),
-    )
+    sent = {"status": "queued", "to": SARA}
+    make_message(acme, now - timedelta(hours=2), channel=Channel.WHATSAPP, body="Your order shipped", **sent)
     inbound(acme, SARA, "Where is it?", minutes_ago=60)
-    make_message(
-        acme,
-        status="queued",
-        channel=Channel.SMS,
-        to=SARA,
-        body="SMS code 1234",
-        created_at=now - timedelta(minutes=30),
-    )
+    make_message(acme, now - timedelta(minutes=30), channel=Channel.SMS, body="SMS code 1234", **sent)
     make_message(acme, status="queued", channel=Channel.SMS, to=OMAR, body="Not Sara's")
     page = member_client.get(f"/portal/inbox/{SARA}/").content.decode()
     assert page.index("Your order shipped") < page.index("Where is it?") < page.index("SMS code 1234")
