@@ -48,14 +48,6 @@ def celery_eager(*, propagate: bool = False):
         conf.task_always_eager, conf.task_eager_propagates = was
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    # Process tests start workers on the same broker and load both cores: one at a time
-    # (with --dist loadgroup, pytest.ini), each on the worker that runs the group.
-    for item in items:
-        if item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.xdist_group("processes"))
-
-
 def pytest_configure(config) -> None:
     # WhiteNoise warns when STATIC_ROOT is missing, which it is until
     # `collectstatic` runs; tests do not serve static files from it.

@@ -318,7 +318,6 @@ def test_an_account_that_cannot_be_reached_is_marked_and_skipped_until_none_heal
 
 
 @pytest.mark.skipif(not __import__("django.conf").conf.settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
-@pytest.mark.xdist_group("processes")  # reads the broker's queues: with the process tests, not beside them
 def test_publishing_wakes_the_accounts_lane_once_not_a_task_per_request(acme, sandbox, broker_lock):
     from tests.messaging.test_workers import empty_broker_queue
 
