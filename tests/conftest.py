@@ -10,86 +10,24 @@ secret as `client.key` and `client.secret`.
 Users have no usable password; use `login(user)` for a logged-in Client, or
 `user.set_password(...)` in a test that goes through a login form.
 
-Helpers every app's tests share: `make_user`, `make_api_client`, `login`,
-`make_account` (a provider account), `celery_eager()` (tasks run where they
-are published, on either backend) and the `dispatching` fixture (work
-published on commit runs).
+Factories (`make_user`, `make_account`, `make_message`, `login`, ...) live in
+tests/factories.py. Here also: `celery_eager()` (tasks run where they are
+published, on either backend) and the `dispatching` fixture (work published
+on commit runs).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
+import socket
 
 import pytest
-from django.test import Client
-from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts import services
-from accounts.models import Membership, Organization, Role, User
-from providers.models import Channel, Provider, ProviderAccount
-
-
-def make_user(email: str, organization: Organization | None = None, role: str = Role.MEMBER) -> User:
-    """Create a user, a member of `organization` with `role` when given."""
-    now = timezone.now()
-    # Consent as sign-up records it, so portal pages do not ask for it again.
-    user = User.objects.create_user(
-        email,
-        name=email.split("@")[0].title(),
-        privacy_policy_version=services.current_policy_version(),
-        privacy_accepted_at=now,
-        confirmed_adult_at=now,
-    )
-    if organization is not None:
-        Membership.objects.create(user=user, organization=organization, role=role)
-    return user
-
-
-def make_api_client(organization: Organization, role: str = Role.MEMBER) -> APIClient:
-    """Return an APIClient sending `Authorization: Token <secret>` of a new key with `role`."""
-    key, secret = services.create_api_key(organization, f"{organization.name} {role} key", role=role)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
-    client.key = key
-    client.secret = secret
-    return client
-
-
-def make_privacy_api_client(organization: Organization, owner: User) -> APIClient:
-    """Return an APIClient with an admin key that `owner` gave the `privacy` scope (owner-only actions)."""
-    key, secret = services.create_api_key(
-        organization,
-        f"{organization.name} privacy key",
-        role=Role.ADMIN,
-        scopes=["privacy"],
-        actor=services.Actor(user=owner),
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
-    client.key = key
-    client.secret = secret
-    return client
-
-
-def login(user: User) -> Client:
-    """Return a test Client logged in as `user`."""
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def make_account(
-    organization: Organization, provider: str = Provider.SANDBOX, channel: str = Channel.SMS, credentials=None, **fields
-) -> ProviderAccount:
-    """Create a provider account, labelled "<provider> <channel>" and never rate limited unless `fields` say."""
-    fields.setdefault("label", f"{provider} {channel}")
-    fields.setdefault("messages_per_second", 0)
-    account = ProviderAccount(organization=organization, provider=provider, channel=channel, **fields)
-    account.set_credentials(credentials or {})
-    account.save()
-    return account
+from accounts.models import Organization, Role, User
+from tests.factories import make_api_client, make_privacy_api_client, make_user
 
 
 @contextlib.contextmanager
@@ -134,6 +72,68 @@ def _fresh_api_key_caches(settings):
     _forget_accounts()
     yield
     key_usage.discard()
+
+
+# The network is blocked (pytest.ini: pytest-socket lets tests connect to this machine only).
+# Names do not resolve either, so that a test behaves the same with and without DNS: this
+# machine's names resolve as usual; the names RFC 2606 reserves for examples (example.com,
+# *.example, ...) resolve to PUBLIC_ADDRESS, a public address nothing may connect to (HTTP to
+# them is mocked with `responses`); any other name fails the test.
+PUBLIC_ADDRESS = "93.184.215.14"
+LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _is_example(name: str) -> bool:
+    name = name.rstrip(".").lower()
+    return any(name == d or name.endswith("." + d) for d in ("example", "example.com", "example.org", "example.net"))
+
+
+@pytest.fixture(autouse=True)
+def _no_dns(request, monkeypatch):
+    """Resolve local names and IP literals for real, example names to PUBLIC_ADDRESS, and nothing else.
+
+    A test that patches `socket.getaddrinfo` itself (a rebinding test) replaces this resolver.
+    A name looked up or a connection refused fails the test, even where the product caught the error.
+    """
+    real = socket.getaddrinfo
+    looked_up: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if not name or name.lower() in LOCAL_NAMES:
+            return real(host, port, *args, **kwargs)
+        try:
+            ipaddress.ip_address(name.split("%", 1)[0])
+        except ValueError:
+            pass
+        else:
+            return real(host, port, *args, **kwargs)
+        if _is_example(name):
+            return real(PUBLIC_ADDRESS, port, *args, **kwargs)
+        looked_up.append(name)
+        raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no names on the internet ({name})")
+
+    # pytest-socket refuses a connection elsewhere with an error the code under test may catch:
+    # the test fails all the same.
+    guarded_connect = socket.socket.connect
+    refused: list[str] = []
+
+    def connect(sock, address, *args):
+        try:
+            return guarded_connect(sock, address, *args)
+        except RuntimeError:
+            refused.append(str(address[0] if isinstance(address, tuple) else address))
+            raise
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    yield
+    if looked_up or refused:
+        pytest.fail(
+            f"The test looked up {sorted(set(looked_up))} and connected to {sorted(set(refused))}:"
+            " outside this machine, mock HTTP with `responses`.",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

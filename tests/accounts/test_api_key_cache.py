@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts import key_usage, services
 from accounts.models import ApiKey, ApiKeyUse
 from retention.services import pause_organization
-from tests.conftest import login, make_account
+from tests.factories import login, make_account
 
 
 def _queries_of(client, path="/api/v1/organization", **extra) -> list[str]:

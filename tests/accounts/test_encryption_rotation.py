@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import responses
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.apps import apps
 from django.core.management import CommandError, call_command
@@ -106,8 +107,6 @@ def test_a_value_no_key_decrypts_stops_the_rotation_with_nothing_changed(rows, m
 def test_a_callback_whose_secret_cannot_be_decrypted_is_held_and_logged_not_sent(rows, settings, caplog, monkeypatch):
     settings.OUTBOUND_ALLOW_PRIVATE = True
     endpoint = rows[next(m for m in rows if m._meta.label == "webhooks.CallbackEndpoint")]
-    posted = []
-    monkeypatch.setattr(callbacks.session(), "post", lambda *a, **k: posted.append((a, k)))
     delivery = CallbackDelivery.objects.create(
         endpoint=endpoint,
         organization_id=endpoint.organization_id,
@@ -120,9 +119,9 @@ def test_a_callback_whose_secret_cannot_be_decrypted_is_held_and_logged_not_sent
     with connection.cursor() as cursor:
         cursor.execute("UPDATE webhooks_callbackendpoint SET secret = %s WHERE id = %s", [lost, endpoint.pk])
 
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.ERROR), responses.RequestsMock() as http:
         result = callbacks.attempt_delivery(delivery.pk, force=True)
-    assert posted == []
+    assert not http.calls
     assert result.state == CallbackDelivery.State.PENDING
     assert "cannot be decrypted" in result.last_error
     assert result.next_attempt_at is not None

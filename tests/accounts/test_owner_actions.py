@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.models import ApiKey, Membership, Role
 from accounts.permissions import OwnerAction
-from tests.conftest import login
+from tests.factories import login
 
 API_PREFIX = "api/v1/"
 
@@ -62,7 +62,7 @@ def test_every_privacy_endpoint_carries_the_owner_action_permission():
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.MEMBER, Role.VIEWER])
 def test_no_key_without_the_owner_scope_reaches_a_privacy_endpoint(acme, role):
-    from tests.conftest import make_api_client
+    from tests.factories import make_api_client
 
     api = make_api_client(acme, role)
     for route, view in privacy_endpoints():

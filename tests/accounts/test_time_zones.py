@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Organization, User, validate_time_zone
 from messaging.models import Message, Status
-from tests.conftest import login, make_account, make_user
+from tests.factories import login, make_account, make_user
 
 SIGNUP = {
     "organization_name": "Sara's Bakery",

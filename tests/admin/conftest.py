@@ -26,7 +26,6 @@ from messaging.models import (
     IdempotencyRecord,
     InboundMessage,
     MediaFile,
-    Message,
     MessageEvent,
     OptOut,
     PendingStatusUpdate,
@@ -35,7 +34,7 @@ from messaging.models import (
 )
 from providers.models import ProviderAccount
 from retention.models import DataExport, LegalHold, PurgeRun
-from tests.conftest import login, make_account
+from tests.factories import login, make_account, make_message
 from webhooks.models import CallbackAttempt, CallbackDelivery, WebhookEvent
 
 SECRET_BODY = "Your verification code is 915377"
@@ -87,23 +86,6 @@ def operator_client(operator):
     return login(operator)
 
 
-def make_message(account, *, status=Status.DELIVERED, to="+966501110000", created_at=None, **fields) -> Message:
-    now = created_at or timezone.now()
-    return Message.objects.create(
-        organization=account.organization,
-        channel=account.channel,
-        to=to,
-        body=fields.pop("body", SECRET_BODY),
-        status=status,
-        provider_account=account,
-        provider=account.provider,
-        provider_message_id=fields.pop("provider_message_id", ""),
-        created_at=now,
-        queued_at=now,
-        **fields,
-    )
-
-
 @pytest.fixture
 def sandbox(acme) -> ProviderAccount:
     return make_account(acme, credentials={"api_key": SECRET_CREDENTIAL}, settings={"read_receipts": False})
@@ -143,6 +125,9 @@ def world(acme, globex, owner, acme_api, sandbox, root):
     batch = Batch.objects.create(organization=acme, name="November promo", channel="sms", total=3, accepted=3)
     delivered = make_message(
         sandbox,
+        status=Status.DELIVERED,
+        to="+966501110000",
+        body=SECRET_BODY,
         provider_message_id="SBdelivered0001",
         sent_at=now,
         delivered_at=now,
@@ -161,7 +146,7 @@ def world(acme, globex, owner, acme_api, sandbox, root):
         sandbox,
         status=Status.FAILED,
         to=FAILED_TO,
-        provider_message_id="",
+        body=SECRET_BODY,
         error_code="21211",
         error_message="sandbox: the 'To' number is not a valid phone number",
         failed_at=now,
@@ -175,8 +160,10 @@ def world(acme, globex, owner, acme_api, sandbox, root):
         error_code="21211",
         error_message="sandbox: the 'To' number is not a valid phone number",
     )
-    make_message(sandbox, status=Status.QUEUED, to="+966501110002", batch=batch)
-    make_message(sandbox, status=Status.SCHEDULED, to="+966501110003", scheduled_at=now + timedelta(hours=2))
+    make_message(sandbox, status=Status.QUEUED, to="+966501110002", body=SECRET_BODY, batch=batch)
+    make_message(
+        sandbox, status=Status.SCHEDULED, to="+966501110003", body=SECRET_BODY, scheduled_at=now + timedelta(hours=2)
+    )
 
     inbound = InboundMessage.objects.create(
         organization=acme,

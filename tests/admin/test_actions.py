@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+import responses
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
@@ -16,7 +17,7 @@ from messaging.models import DeliveryAttempt, Message, Status, Template
 from providers.models import ProviderAccount
 from providers.sandbox import SIGNATURE_HEADER, sign
 from retention.models import LegalHold, PurgeRun
-from tests.admin.conftest import make_message
+from tests.factories import make_message
 from webhooks.models import CallbackDelivery, WebhookEvent
 
 
@@ -43,7 +44,8 @@ def page_messages(response) -> list[str]:
 def test_retry_sends_a_failed_message_again_as_a_new_attempt(root_client, world, dispatching):
     failed = world["failed"]
     attempts = DeliveryAttempt.objects.filter(message=failed).count()
-    with dispatching():
+    with responses.RequestsMock() as customer, dispatching():
+        customer.post("https://hooks.acme.example/jood")  # the world's callback endpoint hears of the send
         response = act(root_client, "messaging/message", "retry", [failed.pk])
     assert "Queued 1 message again" in " ".join(page_messages(response))
     failed.refresh_from_db()
@@ -225,11 +227,13 @@ def test_pause_and_resume_an_organization(root_client, acme, sandbox):
 
 @pytest.fixture
 def old_message(acme, sandbox):
-    return make_message(sandbox, created_at=timezone.now() - timedelta(days=acme.retention_days + 5))
+    return make_message(
+        sandbox, status=Status.DELIVERED, created_at=timezone.now() - timedelta(days=acme.retention_days + 5)
+    )
 
 
 def test_the_purge_of_an_organization_runs_after_a_dry_run(root_client, acme, old_message):
-    young = make_message(old_message.provider_account)
+    young = make_message(old_message.provider_account, status=Status.DELIVERED)
     dry = act(root_client, "accounts/organization", "run_purge", [acme.pk])
     assert dry.status_code == 200
     assert b"Dry run" in dry.content and b"messaging.Message" in dry.content

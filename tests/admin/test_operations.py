@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from messaging.models import DeliveryAttempt, Message, Status
 from operations import admin as operations_page
-from tests.admin.conftest import make_message
+from tests.factories import make_message
 
 URL = "/admin/messaging/message/operations/"
 

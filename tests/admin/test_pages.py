@@ -14,8 +14,7 @@ from accounts import services as account_services
 from accounts.models import AccessLog, Organization
 from messaging.models import Message, Status
 from providers.models import ProviderAccount
-from tests.admin.conftest import make_message
-from tests.conftest import make_account
+from tests.factories import make_account, make_message
 from webhooks.models import CallbackEndpoint, WebhookEvent
 
 
@@ -166,8 +165,8 @@ def test_an_unfiltered_big_table_uses_the_estimate_and_a_filtered_one_a_capped_c
 def test_the_estimate_comes_from_postgresql_only(sandbox):
     from jood.admin_utils import estimated_rows
 
-    make_message(sandbox)
-    make_message(sandbox, to="+966501110001")
+    make_message(sandbox, status=Status.DELIVERED)
+    make_message(sandbox, status=Status.DELIVERED, to="+966501110001")
     if connection.vendor == "postgresql":
         # ANALYZE samples every row of a small table (its own transaction's too), so the estimate is exact.
         with connection.cursor() as cursor:

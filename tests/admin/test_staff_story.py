@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.admin.models import LogEntry
 
 from messaging.models import Message, Status
-from tests.conftest import make_account
+from tests.factories import make_account
 
 PHONE = "+966 50 765 4321"
 E164 = "+966507654321"

@@ -16,7 +16,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.browser.test_portal_browser import LAPTOP, PASSWORD, PHONE, browser, portal  # noqa: F401
-from tests.conftest import make_account
+from tests.factories import make_account
 
 # Pages of /portal/ that are not pages (JSON, POST-only actions, downloads) or need a one-time token.
 NOT_PAGES = {

@@ -33,7 +33,7 @@ def test_redoc_renders_the_api_docs(browser, live_server):  # noqa: F811
 
 def test_the_admin_and_the_portal_work(browser, live_server, settings):  # noqa: F811
     from accounts.models import Organization, Role, User
-    from tests.conftest import make_account, make_user
+    from tests.factories import make_account, make_user
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     User.objects.create_superuser("root@jood.test", PASSWORD)

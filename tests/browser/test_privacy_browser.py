@@ -8,7 +8,7 @@ import re
 import pytest
 
 from tests.browser.test_portal_browser import LAPTOP, PASSWORD, PHONE, browser, portal, shoot  # noqa: F401
-from tests.conftest import make_account
+from tests.factories import make_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -18,7 +18,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import Role
-from tests.conftest import login, make_api_client, make_privacy_api_client
+from tests.factories import login, make_api_client, make_privacy_api_client
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from messaging.forms import parse_csv
-from tests.conftest import login, make_account
+from tests.factories import login, make_account
 
 PROBES = {
     "binary": bytes(range(256)) * 20,

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import Organization, Role
-from tests.conftest import make_account, make_api_client
+from tests.factories import make_account, make_api_client
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

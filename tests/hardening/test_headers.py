@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tests.conftest import login
+from tests.factories import login
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def assert_no_inline_code(html: str, path: str, *, styles: bool = True):
 
 
 def test_every_portal_page_has_a_strict_csp_and_no_inline_code(owner, acme):
-    from tests.conftest import make_account
+    from tests.factories import make_account
 
     make_account(acme)
     client = login(owner)

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from accounts.models import AccessLog, Role
 from accounts.services import client_ip
-from tests.conftest import make_user
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -171,7 +171,7 @@ def test_the_login_throttle_and_access_log_use_the_forwarded_client(sara, settin
 
 
 def test_an_api_key_request_through_a_proxy_records_the_client(acme, settings):
-    from tests.conftest import make_api_client
+    from tests.factories import make_api_client
 
     settings.TRUSTED_PROXY_COUNT = 1
     api = make_api_client(acme)

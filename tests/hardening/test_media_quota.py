@@ -59,7 +59,7 @@ def test_the_quota_is_read_from_the_declared_size_before_the_body(acme_api, sett
 def test_the_portal_send_page_shows_the_quota(acme, member, settings):
     from django.urls import reverse
 
-    from tests.conftest import login, make_account
+    from tests.factories import login, make_account
 
     settings.MEDIA_QUOTA_BYTES = 500
     make_account(acme)

@@ -11,7 +11,7 @@ import pytest
 
 from messaging import services
 from messaging.models import Message, Template
-from tests.conftest import make_account
+from tests.factories import make_account
 from tests.messaging.conftest import assert_error
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from messaging.models import Message, Status
 from providers.models import Channel, ProviderAccount
-from tests.conftest import make_account
+from tests.factories import make_account
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:

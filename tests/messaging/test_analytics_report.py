@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from messaging.analytics import median_seconds, report, rollup_day
 from messaging.models import DailyStats, Message
-from tests.conftest import login, make_account
+from tests.factories import login, make_account
 from tests.messaging.conftest import assert_error
 
 TODAY = timezone.localdate()

@@ -16,7 +16,7 @@ from messaging.models import PENDING, DeliveryAttempt, Message, MessageEvent, St
 from messaging.services import Recipient, SendRequest, accept_messages
 from messaging.status import apply_status
 from providers.sandbox import SandboxAdapter
-from tests.conftest import make_account
+from tests.factories import make_account
 from tests.messaging.conftest import queued_rows
 
 

@@ -31,7 +31,7 @@ from providers import services as provider_services
 from providers.models import ProviderAccount
 from providers.sandbox import SandboxAdapter
 from providers.twilio import TwilioAdapter
-from tests.conftest import make_account
+from tests.factories import make_account
 from tests.messaging.conftest import queued_rows
 from tests.providers.shared import closed_port_url
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from messaging import dispatch
 from messaging.models import DeliveryAttempt, Message, Status
-from tests.conftest import make_account
+from tests.factories import make_account
 from tests.messaging.conftest import queued_rows
 from tests.messaging.test_engine import Provider, twilio, twilio_callback
 from tests.messaging.test_workers import ROOT, empty_broker_queue, start_worker, stop, subprocess_env, wait_for

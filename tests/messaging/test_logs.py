@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from messaging.logs import safe_cell
 from messaging.models import Batch, Message, Status
-from tests.conftest import login, make_account, make_user
+from tests.factories import login, make_account, make_user
 from tests.messaging.conftest import assert_error
 
 NOW = timezone.now()

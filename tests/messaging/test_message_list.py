@@ -11,21 +11,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from messaging.models import Batch, Message, Status
+from tests.factories import make_message
 from tests.messaging.conftest import assert_error
 
 NOW = timezone.now().replace(microsecond=0)
 
 
-def make_message(organization, *, to="+966501234567", channel="sms", status=Status.SENT, ago=0, batch=None):
-    return Message.objects.create(
-        organization=organization,
-        channel=channel,
-        to=to,
-        body="Hi",
-        status=status,
-        batch=batch,
-        created_at=NOW - timedelta(hours=ago),
-    )
+def hours_ago(hours: int):
+    return NOW - timedelta(hours=hours)
 
 
 def ids(response) -> list[str]:
@@ -37,14 +30,14 @@ def ids(response) -> list[str]:
 def messages(acme, globex):
     batch = Batch.objects.create(organization=acme, channel="sms", total=2)
     made = {
-        "sent": make_message(acme, ago=1),
-        "failed": make_message(acme, status=Status.FAILED, to="+971501234567", ago=2),
-        "whatsapp": make_message(acme, channel="whatsapp", status=Status.READ, ago=3),
-        "batch_a": make_message(acme, status=Status.QUEUED, batch=batch, ago=4),
-        "batch_b": make_message(acme, status=Status.QUEUED, batch=batch, to="+971501234567", ago=5),
-        "old": make_message(acme, ago=48),
+        "sent": make_message(acme, hours_ago(1)),
+        "failed": make_message(acme, hours_ago(2), status=Status.FAILED, to="+971501234567"),
+        "whatsapp": make_message(acme, hours_ago(3), channel="whatsapp", status=Status.READ),
+        "batch_a": make_message(acme, hours_ago(4), status=Status.QUEUED, batch=batch),
+        "batch_b": make_message(acme, hours_ago(5), status=Status.QUEUED, batch=batch, to="+971501234567"),
+        "old": make_message(acme, hours_ago(48)),
     }
-    make_message(globex, ago=1)  # never listed for acme
+    make_message(globex, hours_ago(1))  # never listed for acme
     return {name: str(m.public_id) for name, m in made.items()} | {"batch": str(batch.public_id)}
 
 
@@ -120,9 +113,9 @@ def test_filters_combine(acme_api, messages):
 def test_cursor_pagination_walks_every_message_once(acme_api, acme):
     # Bulk sends give many messages one creation time: the order must still be total.
     for _ in range(7):
-        make_message(acme, ago=1)
+        make_message(acme, hours_ago(1))
     for ago in range(5):
-        make_message(acme, ago=ago + 2)
+        make_message(acme, hours_ago(ago + 2))
     expected = [str(p) for p in Message.objects.order_by("-created_at", "-id").values_list("public_id", flat=True)]
 
     seen, url, pages = [], "/api/v1/messages?page_size=3", 0
@@ -139,7 +132,7 @@ def test_cursor_pagination_walks_every_message_once(acme_api, acme):
 
 def test_the_previous_link_goes_back(acme_api, acme):
     for _ in range(4):
-        make_message(acme, ago=1)
+        make_message(acme, hours_ago(1))
     first = acme_api.get("/api/v1/messages?page_size=2").json()
     second = acme_api.get(first["next"]).json()
     back = acme_api.get(second["previous"]).json()

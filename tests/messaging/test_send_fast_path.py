@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from messaging.models import Message
 from messaging.serializers import MessageSerializer, SendMessageSerializer, message_json, quick_send_data
-from tests.conftest import make_account
+from tests.factories import make_account
 
 VALID = [
     {"to": "+966501234567", "body": "Your code is 4821"},

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from messaging.models import RANK, ConversationWindow, DeliveryAttempt, Message, Status
-from tests.conftest import make_account
+from tests.factories import make_account
 from tests.messaging.conftest import assert_error
 
 TO = "+966501234567"

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from messaging.models import Message, Status
 from messaging.spend import estimate, fetch_missing_prices, record_prices
-from tests.conftest import celery_eager, make_account
+from tests.conftest import celery_eager
+from tests.factories import make_account
 from tests.providers import test_end_to_end as e2e
 from tests.providers.test_end_to_end import PAYLOADS, TWILIO_SID, TWILIO_TOKEN
 
@@ -140,7 +141,7 @@ def test_the_estimate_uses_the_last_price_per_account_and_country(acme, globex, 
 
 def test_price_shows_per_message_in_the_api_and_per_batch_in_the_portal(acme, owner, acme_api, twilio_account):
     from messaging.models import Batch
-    from tests.conftest import login
+    from tests.factories import login
 
     batch = Batch.objects.create(organization=acme, channel="sms", total=3, accepted=3)
     one = sent_message(twilio_account, "SM1", batch=batch, price=Decimal("0.05"), price_currency="USD")
@@ -157,7 +158,7 @@ def test_price_shows_per_message_in_the_api_and_per_batch_in_the_portal(acme, ow
 def test_the_bulk_preview_estimates_segments_and_cost(acme, owner, twilio_account):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from tests.conftest import login
+    from tests.factories import login
 
     sent_message(twilio_account, "SM1", price=Decimal("0.04"), price_currency="USD")  # +966: 0.04 a segment
     client = login(owner)

@@ -17,7 +17,8 @@ from messaging.models import Message, Template
 from messaging.template_sync import sync_templates
 from messaging.template_sync_tasks import sync_account_templates, sync_all_templates
 from providers.base import ProviderError
-from tests.conftest import celery_eager, make_account
+from tests.conftest import celery_eager
+from tests.factories import make_account
 from tests.messaging.conftest import assert_error
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "whatsapp"
@@ -191,7 +192,7 @@ def test_two_accounts_of_one_organization_each_keep_their_own_templates(acme, ac
 
 
 def test_only_whatsapp_accounts_are_synced(acme):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="for WhatsApp accounts, not twilio"):
         sync_templates(make_account(acme, provider="twilio"))
 
 
@@ -227,7 +228,7 @@ def test_the_api_needs_an_admin_key(acme_api, account, meta):
 
 
 def test_the_api_does_not_sync_another_organizations_account(globex, globex_api, account, meta, http):
-    from tests.conftest import make_api_client
+    from tests.factories import make_api_client
 
     globex_admin = make_api_client(globex, "admin")
     response = globex_admin.post("/api/v1/templates/sync", {"provider_account": str(account.public_id)}, format="json")

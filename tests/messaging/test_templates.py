@@ -25,8 +25,9 @@ def test_render_names_the_first_missing_parameter():
 
 
 def test_an_empty_parameter_counts_as_missing():
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError) as caught:
         render("Hi {{first_name}}", {"first_name": ""})
+    assert caught.value.args[0] == "first_name"
 
 
 def test_a_message_from_a_template_is_rendered(acme_api, sandbox, welcome):

@@ -7,7 +7,7 @@ from django.core.files.base import ContentFile
 
 from accounts.models import Role
 from messaging.models import Batch, MediaFile, Message, OptOut, Template
-from tests.conftest import make_api_client
+from tests.factories import make_api_client
 from tests.messaging.conftest import assert_error
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from messaging.models import ConversationWindow, InboundMessage, Message, Status, Template
 from providers.models import Channel, ProviderAccount
-from tests.conftest import login, make_account, make_user
+from tests.factories import login, make_account, make_user
 from tests.messaging.conftest import assert_error
 
 TO = "+966501234567"
@@ -34,7 +34,7 @@ def test_seed_demo_gives_the_whatsapp_sandbox_an_approved_hello_world(db):
 
 def test_hello_world_to_a_number_that_never_wrote_is_sent(db, dispatching):
     call_command("seed_demo", stdout=StringIO())
-    from tests.conftest import make_api_client
+    from tests.factories import make_api_client
 
     api = make_api_client(Organization.objects.get(name="Demo Org"))
     with dispatching():

@@ -18,7 +18,7 @@ from accounts.models import AccessLog
 from messaging import dispatch, services
 from messaging.models import Message, MessageEvent, OptOut, Status, Template
 from messaging.signals import message_status_changed
-from tests.conftest import login
+from tests.factories import login
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from messaging.models import DeliveryAttempt, Message, Status
-from tests.conftest import make_account
+from tests.factories import make_account
 from tests.messaging.conftest import queued_rows
 from webhooks.models import WebhookEvent
 

@@ -13,7 +13,7 @@ import requests
 from django.db import connection
 
 from providers import services
-from tests.conftest import make_privacy_api_client
+from tests.factories import make_privacy_api_client
 from tests.ops.processes import PgBouncer, WebApp, database_url_via, wait_for
 
 pytestmark = [

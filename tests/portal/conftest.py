@@ -1,19 +1,16 @@
 """Fixtures of the portal tests: acme's people come from tests/conftest.py.
 
 `portal_settings` (autouse) keeps uploads in a temporary MEDIA_ROOT and
-emails in memory; `sandbox` is an acme SMS sandbox account, `message` one
-of its messages.
+emails in memory; `sandbox` is an acme SMS sandbox account.
 """
 
 from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
-from messaging.models import Message, Status
-from providers.models import Channel, ProviderAccount
-from tests.conftest import login, make_account
+from providers.models import ProviderAccount
+from tests.factories import login, make_account
 
 
 @pytest.fixture(autouse=True)
@@ -21,16 +18,6 @@ def portal_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PUBLIC_BASE_URL = "https://jood.example.com"
-
-
-def make_message(organization, **fields) -> Message:
-    now = timezone.now()
-    fields.setdefault("channel", Channel.SMS)
-    fields.setdefault("to", "+966501234567")
-    fields.setdefault("body", "Your code is 1234")
-    fields.setdefault("status", Status.QUEUED)
-    fields.setdefault("queued_at", now)
-    return Message.objects.create(organization=organization, **fields)
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from django.urls import reverse
 from accounts.models import ApiKey, Membership, Role
 from accounts.services import create_api_key
 from messaging.models import Batch, OptOut, Template
-from tests.conftest import login, make_account, make_user
-from tests.portal.conftest import make_message
+from tests.factories import login, make_account, make_message, make_user
 from webhooks.models import CallbackEndpoint
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +54,7 @@ def test_each_page_opens_for_the_roles_it_is_meant_for(acme, role):
 
 
 def test_a_viewer_changes_nothing(viewer_client, acme, sandbox):
-    message = make_message(acme)
+    message = make_message(acme, status="queued")
     key, _ = create_api_key(acme, "CI")
     template = Template.objects.create(organization=acme, name="welcome", body="Hi {{name}}")
     optout = OptOut.objects.create(organization=acme, channel="sms", phone="+966501234567")
@@ -114,7 +113,7 @@ def test_buttons_a_viewer_cannot_use_are_hidden(viewer_client, acme, sandbox):
 
 def test_another_organizations_objects_are_not_found(owner_client, globex, globex_owner):
     account = make_account(globex)
-    message = make_message(globex, provider_account=account)
+    message = make_message(globex, status="queued", provider_account=account)
     batch = Batch.objects.create(organization=globex, channel="sms")
     key, _ = create_api_key(globex, "theirs")
     template = Template.objects.create(organization=globex, name="theirs", body="Hi")
@@ -157,15 +156,15 @@ def test_another_organizations_objects_are_not_found(owner_client, globex, globe
 
 
 def test_lists_show_only_the_current_organization(owner_client, acme, globex):
-    make_message(acme, to="+966501111111")
-    make_message(globex, to="+966502222222")
+    make_message(acme, status="queued", to="+966501111111")
+    make_message(globex, status="queued", to="+966502222222")
     page = owner_client.get(reverse("portal-messages")).content.decode()
     assert "+966501111111" in page and "+966502222222" not in page
 
 
 def test_a_member_of_two_organizations_switches_between_them(owner, acme, globex):
     Membership.objects.create(user=owner, organization=globex, role=Role.VIEWER)
-    make_message(globex, to="+966502222222")
+    make_message(globex, status="queued", to="+966502222222")
     client = login(owner)
     page = client.get(reverse("portal-dashboard")).content.decode()
     assert 'id="org-switch"' in page and "Globex" in page

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from accounts.models import AccessLog, ApiKey, Membership, Organization, Role, User, hash_key
 from accounts.services import create_api_key
-from tests.conftest import login, make_user
+from tests.factories import login, make_user
 
 pytestmark = pytest.mark.django_db
 

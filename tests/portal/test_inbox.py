@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from messaging.models import ConversationWindow, InboundMessage, Message, Status, Template
 from providers.models import Channel
-from tests.conftest import login, make_account
-from tests.portal.conftest import make_message
+from tests.factories import login, make_account, make_message
 
 SARA = "+966501234567"
 OMAR = "+966551234567"
@@ -52,12 +51,11 @@ def test_the_navigation_shows_the_unread_count_until_the_conversation_is_opened(
 
 def test_the_conversation_shows_sent_and_received_messages_in_time_order(acme, member_client):
     now = timezone.now()
-    make_message(
-        acme, channel=Channel.WHATSAPP, to=SARA, body="Your order shipped", created_at=now - timedelta(hours=2)
-    )
+    sent = {"status": "queued", "to": SARA}
+    make_message(acme, now - timedelta(hours=2), channel=Channel.WHATSAPP, body="Your order shipped", **sent)
     inbound(acme, SARA, "Where is it?", minutes_ago=60)
-    make_message(acme, channel=Channel.SMS, to=SARA, body="SMS code 1234", created_at=now - timedelta(minutes=30))
-    make_message(acme, channel=Channel.SMS, to=OMAR, body="Not Sara's")
+    make_message(acme, now - timedelta(minutes=30), channel=Channel.SMS, body="SMS code 1234", **sent)
+    make_message(acme, status="queued", channel=Channel.SMS, to=OMAR, body="Not Sara's")
     page = member_client.get(f"/portal/inbox/{SARA}/").content.decode()
     assert page.index("Your order shipped") < page.index("Where is it?") < page.index("SMS code 1234")
     assert "Not Sara" not in page
@@ -124,7 +122,7 @@ def test_a_viewer_reads_but_cannot_reply(acme, viewer):
 
 def test_another_organizations_conversations_are_not_shown(acme, globex, member_client):
     inbound(globex, SARA, "globex secret")
-    make_message(globex, to=SARA, body="globex sent")
+    make_message(globex, status="queued", to=SARA, body="globex sent")
     assert SARA not in member_client.get("/portal/inbox/").content.decode()
     page = member_client.get(f"/portal/inbox/{SARA}/").content.decode()
     assert "globex secret" not in page and "globex sent" not in page
@@ -138,6 +136,6 @@ def test_a_conversation_url_that_is_not_a_number_is_a_404(member_client):
 
 
 def test_a_message_links_to_its_conversation(acme, member_client):
-    message = make_message(acme, to=SARA)
+    message = make_message(acme, status="queued", to=SARA)
     page = member_client.get(f"/portal/messages/{message.public_id}/").content.decode()
     assert f'href="/portal/inbox/{SARA}/"' in page

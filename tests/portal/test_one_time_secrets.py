@@ -14,7 +14,7 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 
 from accounts.models import ApiKey, hash_key
-from tests.conftest import login
+from tests.factories import login
 from webhooks.models import CallbackEndpoint
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import responses
 from django.urls import reverse
 
 from accounts.models import AccessLog
 from providers.models import ProviderAccount
-from tests.conftest import make_account
+from tests.factories import make_account
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +60,9 @@ def test_the_connect_form_asks_for_the_providers_secrets_as_password_inputs(admi
         assert f'type="text" name="cred_{name}"' in page
 
 
+@responses.activate
 def test_connecting_twilio_stores_encrypted_credentials_and_never_shows_them(admin_client, acme):
+    responses.get(re.compile(r"https://api\.twilio\.com/2010-04-01/Accounts/.*"), json={"sid": SID, "status": "active"})
     response = admin_client.post(reverse("portal-provider-connect", args=["twilio"]), TWILIO)
     assert response["Location"] == reverse("portal-providers")
     account = ProviderAccount.objects.get(organization=acme)

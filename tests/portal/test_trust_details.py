@@ -16,8 +16,7 @@ from django.utils import timezone
 from messaging.models import Message, Status, Template
 from providers.base import AccountConfig
 from providers.sandbox import SandboxAdapter
-from tests.conftest import login, make_account
-from tests.portal.conftest import make_message
+from tests.factories import login, make_account, make_message
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +48,11 @@ def test_oldest_kept_is_the_oldest_message_not_the_cutoff(owner_client, acme):
 def test_template_parameters_and_metadata_read_as_key_value(viewer_client, acme):
     template = Template.objects.create(organization=acme, channel="sms", name="otp", body="Code {{code}}")
     message = make_message(
-        acme, template=template, template_params={"code": "1234", "name": "Sara"}, metadata={"order": "A-7"}
+        acme,
+        status="queued",
+        template=template,
+        template_params={"code": "1234", "name": "Sara"},
+        metadata={"order": "A-7"},
     )
     page = viewer_client.get(reverse("portal-message", args=[message.public_id])).content.decode()
     assert "code=1234" in page and "name=Sara" in page
@@ -166,7 +169,9 @@ def test_a_viewer_sees_the_message_list_filter_and_status(viewer_client, acme):
 
 def test_the_page_of_an_sms_sent_from_a_template_without_a_body_opens(viewer_client, acme):
     template = Template.objects.create(organization=acme, channel="sms", name="otp", body="Code {{code}}")
-    message = make_message(acme, body="", template=template, template_params={"code": "1"}, encoding="")
+    message = make_message(
+        acme, status="queued", body="", template=template, template_params={"code": "1"}, encoding=""
+    )
     response = viewer_client.get(reverse("portal-message", args=[message.public_id]))
     assert response.status_code == 200
     assert "code=1" in response.content.decode()

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import responses
 from django.urls import reverse
 
 from accounts.models import AccessLog
@@ -15,32 +14,15 @@ from webhooks.models import CallbackDelivery, CallbackEndpoint
 pytestmark = pytest.mark.django_db
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    status = 204
-    received: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 (http.server's name)
-        length = int(self.headers.get("Content-Length", 0))
-        type(self).received.append({"headers": dict(self.headers), "body": self.rfile.read(length)})
-        self.send_response(type(self).status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+RECEIVER_URL = "https://hooks.acme.example/hooks"
 
 
 @pytest.fixture
-def receiver(settings):
-    """A local HTTP server that answers callbacks (private addresses allowed for it)."""
-    settings.CALLBACKS_ALLOW_PRIVATE = True
-    _Receiver.received = []
-    _Receiver.status = 204
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    server.shutdown()
-    server.server_close()
+def receiver():
+    """The customer's endpoint, answering 204 (HTTP mocked with `responses`)."""
+    with responses.RequestsMock() as http:
+        http.post(RECEIVER_URL, status=204)
+        yield http
 
 
 def create(client, **data):
@@ -95,12 +77,12 @@ def test_an_endpoint_is_edited_and_deleted(admin_client, acme):
 
 
 def test_a_test_event_is_posted_signed_and_logged(admin_client, acme, receiver):
-    create(admin_client, url=receiver)
+    create(admin_client, url=RECEIVER_URL)
     endpoint = CallbackEndpoint.objects.get(organization=acme)
     response = admin_client.post(reverse("portal-callback-test", args=[endpoint.public_id]), follow=True)
     assert b"Test event delivered" in response.content
-    assert len(_Receiver.received) == 1
-    headers = {k.lower(): v for k, v in _Receiver.received[0]["headers"].items()}
+    assert len(receiver.calls) == 1
+    headers = {k.lower(): v for k, v in receiver.calls[0].request.headers.items()}
     assert headers["webhook-signature"].startswith("v1,")
     delivery = CallbackDelivery.objects.get(endpoint=endpoint)
     assert delivery.state == "succeeded" and delivery.event_type == "test"
@@ -109,8 +91,8 @@ def test_a_test_event_is_posted_signed_and_logged(admin_client, acme, receiver):
 
 
 def test_a_failed_test_event_says_why(admin_client, acme, receiver):
-    _Receiver.status = 500
-    create(admin_client, url=receiver)
+    receiver.replace(responses.POST, RECEIVER_URL, status=500)
+    create(admin_client, url=RECEIVER_URL)
     endpoint = CallbackEndpoint.objects.get(organization=acme)
     response = admin_client.post(reverse("portal-callback-test", args=[endpoint.public_id]), follow=True)
     assert b"The test event failed: HTTP 500" in response.content

@@ -29,7 +29,8 @@ from messaging import media as media_signing
 from messaging.dispatch import dispatch
 from messaging.models import ConversationWindow, MediaFile, Message, Status, Template
 from messaging.template_sync import sync_templates
-from tests.conftest import celery_eager, make_account
+from tests.conftest import celery_eager
+from tests.factories import make_account
 from tests.messaging.conftest import assert_error
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads"

@@ -9,7 +9,7 @@ from django_celery_beat.models import PeriodicTask
 
 from providers import services
 from providers.models import ProviderAccount
-from tests.conftest import login, make_account
+from tests.factories import login, make_account
 
 pytestmark = pytest.mark.django_db
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -17,9 +18,7 @@ from providers.base import (
     QUEUED,
     SENT,
     UNDELIVERED,
-    AccountConfig,
     MediaRef,
-    OutboundMessage,
     ProviderError,
     TemplateRef,
     UnsupportedFeature,
@@ -27,6 +26,7 @@ from providers.base import (
     get_adapter,
 )
 from providers.infobip import InfobipAdapter
+from tests import factories
 from tests.providers.shared import TransportErrorChecks, UrlTokenVerifyTests, closed_port_url
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "infobip"
@@ -47,30 +47,18 @@ def payload_json(name: str) -> dict:
     return json.loads(payload(name))
 
 
-def make_account(**overrides) -> AccountConfig:
-    fields = {
-        "id": "acc_test",
-        "provider": "infobip",
-        "channel": "sms",
-        "credentials": {"api_key": "test-api-key", "base_url": BASE},
-        "sender": "JoodCo",
-        "callback_url": CALLBACK,
-        "webhook_secret": TOKEN,
-    }
-    fields.update(overrides)
-    return AccountConfig(**fields)
-
-
-def make_message(**overrides) -> OutboundMessage:
-    fields = {
-        "id": OUR_ID,
-        "channel": "sms",
-        "to": "+966501234567",
-        "body": "Your code is 4821",
-        "status_callback_url": CALLBACK,
-    }
-    fields.update(overrides)
-    return OutboundMessage(**fields)
+# This module's account and message, from the shared factories (tests/factories.py).
+account_config = partial(
+    factories.account_config,
+    "infobip",
+    credentials={"api_key": "test-api-key", "base_url": BASE},
+    sender="JoodCo",
+    callback_url=CALLBACK,
+    webhook_secret=TOKEN,
+)
+outbound_message = partial(
+    factories.outbound_message, id=OUR_ID, body="Your code is 4821", status_callback_url=CALLBACK
+)
 
 
 def rejected_answer(sid: int, name: str, description: str = "Rejected") -> dict:
@@ -104,7 +92,7 @@ class MockedHTTPTestCase(SimpleTestCase):
         self.addCleanup(self.http.stop)
         self.addCleanup(self.http.reset)
         self.adapter = InfobipAdapter()
-        self.account = make_account()
+        self.account = account_config()
 
     def sent_json(self, index: int = 0) -> dict:
         return json.loads(self.http.calls[index].request.body)
@@ -116,7 +104,7 @@ class InfobipSendRequestTests(MockedHTTPTestCase):
         self.http.post(SEND_URL, body=payload("send__pending_accepted.json"), content_type="application/json")
 
     def test_it_posts_json_to_sms_3_messages_with_the_app_key(self):
-        self.adapter.send(self.account, make_message())
+        self.adapter.send(self.account, outbound_message())
 
         request = self.http.calls[0].request
         self.assertEqual(request.method, "POST")
@@ -126,7 +114,7 @@ class InfobipSendRequestTests(MockedHTTPTestCase):
         self.assertEqual(request.headers["Accept"], "application/json")
 
     def test_it_sends_the_body_exactly_as_section_2a_gives_it(self):
-        self.adapter.send(self.account, make_message())
+        self.adapter.send(self.account, outbound_message())
 
         self.assertEqual(
             self.sent_json(),
@@ -148,39 +136,39 @@ class InfobipSendRequestTests(MockedHTTPTestCase):
         )
 
     def test_it_sends_the_recipient_as_digits_without_plus(self):
-        self.adapter.send(self.account, make_message(to="+966 50 123 4567"))
+        self.adapter.send(self.account, outbound_message(to="+966 50 123 4567"))
 
         self.assertEqual(self.sent_json()["messages"][0]["destinations"][0]["to"], "966501234567")
 
     def test_the_message_sender_wins_over_the_account_sender(self):
-        self.adapter.send(self.account, make_message(sender="OtherCo"))
+        self.adapter.send(self.account, outbound_message(sender="OtherCo"))
 
         self.assertEqual(self.sent_json()["messages"][0]["sender"], "OtherCo")
 
     def test_it_leaves_the_sender_out_when_none_is_set(self):
-        self.adapter.send(make_account(sender=""), make_message())
+        self.adapter.send(account_config(sender=""), outbound_message())
 
         self.assertNotIn("sender", self.sent_json()["messages"][0])
 
     def test_it_falls_back_to_the_account_callback_url(self):
-        self.adapter.send(self.account, make_message(status_callback_url=""))
+        self.adapter.send(self.account, outbound_message(status_callback_url=""))
 
         self.assertEqual(self.sent_json()["messages"][0]["webhooks"]["delivery"]["url"], CALLBACK)
 
     def test_without_a_callback_url_it_still_echoes_our_id_in_callback_data(self):
-        self.adapter.send(make_account(callback_url=""), make_message(status_callback_url=""))
+        self.adapter.send(account_config(callback_url=""), outbound_message(status_callback_url=""))
 
         webhooks = self.sent_json()["messages"][0]["webhooks"]
         self.assertNotIn("delivery", webhooks)
         self.assertEqual(webhooks["callbackData"], OUR_ID)
 
     def test_intermediate_reports_can_be_turned_off_in_settings(self):
-        self.adapter.send(make_account(settings={"intermediate_reports": False}), make_message())
+        self.adapter.send(account_config(settings={"intermediate_reports": False}), outbound_message())
 
         self.assertIs(self.sent_json()["messages"][0]["webhooks"]["delivery"]["intermediateReport"], False)
 
     def test_a_validity_setting_becomes_a_validity_period_in_minutes(self):
-        self.adapter.send(make_account(settings={"validity_minutes": 10}), make_message())
+        self.adapter.send(account_config(settings={"validity_minutes": 10}), outbound_message())
 
         self.assertEqual(
             self.sent_json()["messages"][0]["options"], {"validityPeriod": {"amount": 10, "timeUnit": "MINUTES"}}
@@ -189,7 +177,7 @@ class InfobipSendRequestTests(MockedHTTPTestCase):
     def test_api_base_url_overrides_the_base_url_credential(self):
         self.http.post("https://regional.example.test/sms/3/messages", body=payload("send__pending_accepted.json"))
 
-        self.adapter.send(make_account(api_base_url="https://regional.example.test/"), make_message())
+        self.adapter.send(account_config(api_base_url="https://regional.example.test/"), outbound_message())
 
         self.assertEqual(self.http.calls[0].request.url, "https://regional.example.test/sms/3/messages")
 
@@ -198,7 +186,7 @@ class InfobipSendResultTests(MockedHTTPTestCase):
     def test_it_returns_the_message_id_status_and_segments(self):
         self.http.post(SEND_URL, body=payload("send__pending_accepted.json"))
 
-        result = self.adapter.send(self.account, make_message())
+        result = self.adapter.send(self.account, outbound_message())
 
         self.assertEqual(result.provider_message_id, OUR_ID)
         self.assertEqual(result.status, QUEUED)
@@ -208,14 +196,14 @@ class InfobipSendResultTests(MockedHTTPTestCase):
     def test_it_reads_the_v2_sms_count(self):
         self.http.post(SEND_URL, body=payload("send__v2_pending_accepted.json"))
 
-        self.assertEqual(self.adapter.send(self.account, make_message()).segments, 3)
+        self.assertEqual(self.adapter.send(self.account, outbound_message()).segments, 3)
 
     def test_a_pending_enroute_send_answer_maps_to_sent(self):
         answer = payload_json("send__pending_accepted.json")
         answer["messages"][0]["status"] = {"groupId": 1, "groupName": "PENDING", "id": 7, "name": "PENDING_ENROUTE"}
         self.http.post(SEND_URL, json=answer)
 
-        self.assertEqual(self.adapter.send(self.account, make_message()).status, SENT)
+        self.assertEqual(self.adapter.send(self.account, outbound_message()).status, SENT)
 
 
 class InfobipSendErrorTests(TransportErrorChecks, MockedHTTPTestCase):
@@ -223,7 +211,7 @@ class InfobipSendErrorTests(TransportErrorChecks, MockedHTTPTestCase):
         if mock:
             self.http.post(SEND_URL, **mock)
         with self.assertRaises(ProviderError) as caught:
-            self.adapter.send(self.account, make_message())
+            self.adapter.send(self.account, outbound_message())
         return caught.exception
 
     def test_a_400_with_violations_is_permanent_and_names_them(self):
@@ -382,39 +370,39 @@ class InfobipSendErrorTests(TransportErrorChecks, MockedHTTPTestCase):
                 self.assertEqual(error.kind, "opted_out" if sid in (10, 14) else "")
 
     def test_it_refuses_a_base_url_credential_that_is_not_infobip_without_sending(self):
-        account = make_account(credentials={"api_key": "test-api-key", "base_url": "https://attacker.example.test"})
+        account = account_config(credentials={"api_key": "test-api-key", "base_url": "https://attacker.example.test"})
 
         with self.assertRaises(ProviderError) as caught:
-            self.adapter.send(account, make_message())
+            self.adapter.send(account, outbound_message())
 
         self.assertTrue(caught.exception.permanent)
         self.assertEqual(caught.exception.code, "bad_base_url")
         self.assertEqual(len(self.http.calls), 0)
 
     def test_media_is_an_unsupported_feature(self):
-        message = make_message(media=(MediaRef(kind="image", url="https://jood.example/m.png"),))
+        message = outbound_message(media=(MediaRef(kind="image", url="https://jood.example/m.png"),))
 
         with self.assertRaises(UnsupportedFeature):
             self.adapter.send(self.account, message)
 
     def test_a_template_is_an_unsupported_feature(self):
         with self.assertRaises(UnsupportedFeature):
-            self.adapter.send(self.account, make_message(template=TemplateRef(name="otp", language="en")))
+            self.adapter.send(self.account, outbound_message(template=TemplateRef(name="otp", language="en")))
 
     def test_whatsapp_is_an_unsupported_feature(self):
         with self.assertRaises(UnsupportedFeature):
-            self.adapter.send(self.account, make_message(channel="whatsapp"))
+            self.adapter.send(self.account, outbound_message(channel="whatsapp"))
 
 
 class InfobipConnectionRefusedTests(TransportErrorChecks, SimpleTestCase):
     def test_it_retries_when_the_connection_is_refused(self):
-        account = make_account(id="acc_refused", api_base_url=closed_port_url())
+        account = account_config(id="acc_refused", api_base_url=closed_port_url())
 
-        self.check_a_closed_port_is_retried(InfobipAdapter(), account, make_message())
+        self.check_a_closed_port_is_retried(InfobipAdapter(), account, outbound_message())
 
     @override_settings(OUTBOUND_ALLOW_PRIVATE=True)  # the closed port is on 127.0.0.1
     def test_an_unreachable_host_makes_check_credentials_unreachable(self):
-        account = make_account(id="acc_refused", api_base_url=closed_port_url())
+        account = account_config(id="acc_refused", api_base_url=closed_port_url())
 
         self.assertEqual(InfobipAdapter().check_credentials(account).status, "unreachable")
 
@@ -460,7 +448,7 @@ class InfobipCheckCredentialsTests(MockedHTTPTestCase):
         self.assertEqual(self.adapter.check_credentials(self.account).status, "unreachable")
 
     def test_a_malformed_base_url_means_bad_credentials(self):
-        account = make_account(credentials={"api_key": "test-api-key", "base_url": "http://test1.api.infobip.com"})
+        account = account_config(credentials={"api_key": "test-api-key", "base_url": "http://test1.api.infobip.com"})
 
         self.assertEqual(self.adapter.check_credentials(account).status, "bad_credentials")
         self.assertEqual(len(self.http.calls), 0)
@@ -518,13 +506,13 @@ class InfobipVerifyTests(UrlTokenVerifyTests, SimpleTestCase):
 
     def setUp(self):
         self.adapter = InfobipAdapter()
-        self.account = make_account()
+        self.account = account_config()
         self.body = payload("delivery_report__delivered_to_handset.json")
 
     def test_an_account_without_a_secret_accepts_nothing(self):
         request = webhook(self.body, url="https://jood.example/webhooks/infobip/acc_test/?t=", query={"t": ""})
 
-        self.assertFalse(self.adapter.verify(request, make_account(webhook_secret="")))
+        self.assertFalse(self.adapter.verify(request, account_config(webhook_secret="")))
 
     def test_the_token_as_a_basic_auth_password_is_accepted(self):
         header = "Basic " + base64.b64encode(f"jood:{TOKEN}".encode()).decode()
@@ -707,9 +695,9 @@ class InfobipStatusCallbackTests(SimpleTestCase):
         self.assertEqual(len({u.dedup_key for u in updates}), 3)
 
     def test_a_body_that_is_not_json_raises(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "delivery report is not JSON"):
             self.adapter.parse_status_callback(webhook(b"<DeliveryReports/>"))
 
     def test_a_body_without_results_raises(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, r"delivery report has no results\[\]"):
             self.adapter.parse_status_callback(webhook(b'{"messages": []}'))

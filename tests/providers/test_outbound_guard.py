@@ -18,7 +18,7 @@ import pytest
 
 from jood import outbound
 from providers.base import AccountConfig, HealthResult, OutboundMessage, ProviderError, get_adapter, provider_names
-from tests.conftest import make_account
+from tests.factories import make_account
 
 CREDENTIALS = {
     "twilio": {"account_sid": "AC" + "0" * 32, "auth_token": "test-auth-token-value-1234"},
@@ -230,7 +230,7 @@ def test_api_base_url_cannot_be_set_through_the_api(acme, acme_admin_api):
 
 @pytest.mark.django_db
 def test_api_base_url_cannot_be_set_through_the_portal(acme, owner):
-    from tests.conftest import login
+    from tests.factories import login
 
     account = make_account(acme, "twilio", credentials=CREDENTIALS["twilio"])
     client = login(owner)

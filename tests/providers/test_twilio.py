@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
@@ -22,15 +23,14 @@ from providers.base import (
     READ,
     SENT,
     UNDELIVERED,
-    AccountConfig,
     MediaRef,
-    OutboundMessage,
     ProviderError,
     TemplateRef,
     UnsupportedFeature,
     WebhookRequest,
 )
-from providers.twilio import EMPTY_TWIML, TwilioAdapter, is_inbound
+from providers.twilio import TwilioAdapter, is_inbound
+from tests import factories
 from tests.providers.shared import TransportErrorChecks, closed_port_url
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "twilio"
@@ -44,23 +44,16 @@ CALLBACK_URL = "https://jood.example/webhooks/twilio/acct-1/"
 SID = "SM5b1e0c4f2a9d4e7b8c6a1f2e3d4c5b6a"
 
 
-def make_account(**overrides) -> AccountConfig:
-    fields = {
-        "id": "acct-1",
-        "provider": "twilio",
-        "channel": "sms",
-        "credentials": {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
-        "sender": "+14155550100",
-        "callback_url": CALLBACK_URL,
-    }
-    fields.update(overrides)
-    return AccountConfig(**fields)
-
-
-def make_message(**overrides) -> OutboundMessage:
-    fields = {"id": "8c1f0b7e-0000-4000-8000-000000000001", "channel": "sms", "to": "+966501234567", "body": "Hi"}
-    fields.update(overrides)
-    return OutboundMessage(**fields)
+# This module's account and message, from the shared factories (tests/factories.py).
+account_config = partial(
+    factories.account_config,
+    "twilio",
+    id="acct-1",
+    credentials={"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN},
+    sender="+14155550100",
+    callback_url=CALLBACK_URL,
+)
+outbound_message = factories.outbound_message
 
 
 def created(status: str = "queued", **overrides) -> dict:
@@ -117,12 +110,12 @@ def sent_form(call) -> dict[str, list[str]]:
 class SendTests(SimpleTestCase):
     def setUp(self):
         self.adapter = TwilioAdapter()
-        self.account = make_account()
+        self.account = account_config()
 
     @responses.activate
     def test_it_posts_a_form_encoded_message_with_basic_auth(self):
         responses.post(MESSAGES_URL, json=created(), status=201)
-        self.adapter.send(self.account, make_message(body="Your code is 4821"))
+        self.adapter.send(self.account, outbound_message(body="Your code is 4821"))
 
         call = responses.calls[0]
         self.assertEqual(call.request.method, "POST")
@@ -143,7 +136,7 @@ class SendTests(SimpleTestCase):
     @responses.activate
     def test_it_returns_the_sid_segments_and_queued_status(self):
         responses.post(MESSAGES_URL, json=created(num_segments="2", price="-0.00750"), status=201)
-        result = self.adapter.send(self.account, make_message())
+        result = self.adapter.send(self.account, outbound_message())
         self.assertEqual(result.provider_message_id, SID)
         self.assertEqual(result.status, QUEUED)
         self.assertEqual(result.raw_status, "queued")
@@ -154,7 +147,7 @@ class SendTests(SimpleTestCase):
     @responses.activate
     def test_accepted_from_a_messaging_service_maps_to_queued(self):
         responses.post(MESSAGES_URL, json=created(status="accepted", num_segments="0"), status=201)
-        result = self.adapter.send(self.account, make_message())
+        result = self.adapter.send(self.account, outbound_message())
         self.assertEqual(result.status, QUEUED)
         self.assertEqual(result.raw_status, "accepted")
         self.assertIsNone(result.segments)  # "0" until the service picks a sender (doc §2)
@@ -163,13 +156,13 @@ class SendTests(SimpleTestCase):
     @responses.activate
     def test_sent_in_the_answer_maps_to_sent(self):
         responses.post(MESSAGES_URL, json=created(status="sent"), status=201)
-        self.assertEqual(self.adapter.send(self.account, make_message()).status, SENT)
+        self.assertEqual(self.adapter.send(self.account, outbound_message()).status, SENT)
 
     @responses.activate
     def test_an_mg_sender_goes_as_messaging_service_sid(self):
         responses.post(MESSAGES_URL, json=created(status="accepted"), status=201)
         service = "MG" + "0" * 32
-        self.adapter.send(self.account, make_message(sender=service))
+        self.adapter.send(self.account, outbound_message(sender=service))
         form = sent_form(responses.calls[0])
         self.assertEqual(form["MessagingServiceSid"], [service])
         self.assertNotIn("From", form)
@@ -178,7 +171,7 @@ class SendTests(SimpleTestCase):
     def test_the_message_callback_url_overrides_the_account_one(self):
         responses.post(MESSAGES_URL, json=created(), status=201)
         own = "https://jood.example/webhooks/twilio/acct-1/?m=1"
-        self.adapter.send(self.account, make_message(status_callback_url=own))
+        self.adapter.send(self.account, outbound_message(status_callback_url=own))
         self.assertEqual(sent_form(responses.calls[0])["StatusCallback"], [own])
 
     @responses.activate
@@ -188,7 +181,7 @@ class SendTests(SimpleTestCase):
             MediaRef(kind="image", url="https://cdn.jood.example/m/a.jpg"),
             MediaRef(kind="document", url="https://cdn.jood.example/m/b.pdf"),
         )
-        result = self.adapter.send(self.account, make_message(body="", media=media))
+        result = self.adapter.send(self.account, outbound_message(body="", media=media))
         form = sent_form(responses.calls[0])
         self.assertEqual(form["MediaUrl"], ["https://cdn.jood.example/m/a.jpg", "https://cdn.jood.example/m/b.pdf"])
         self.assertNotIn("Body", form)
@@ -203,7 +196,7 @@ class SendTests(SimpleTestCase):
             "api_key_sid": API_KEY_SID,
             "api_key_secret": "test-key-secret",
         }
-        self.adapter.send(make_account(id="acct-key", credentials=creds), make_message())
+        self.adapter.send(account_config(id="acct-key", credentials=creds), outbound_message())
         expected_auth = "Basic " + base64.b64encode(f"{API_KEY_SID}:test-key-secret".encode()).decode()
         self.assertEqual(responses.calls[0].request.headers["Authorization"], expected_auth)
         self.assertEqual(responses.calls[0].request.url, MESSAGES_URL)
@@ -212,38 +205,38 @@ class SendTests(SimpleTestCase):
     def test_it_uses_the_account_base_url(self):
         edge = "https://api.dublin.ie1.twilio.com/2010-04-01/"
         responses.post(f"{edge}Accounts/{ACCOUNT_SID}/Messages.json", json=created(), status=201)
-        self.adapter.send(make_account(id="acct-edge", api_base_url=edge), make_message())
+        self.adapter.send(account_config(id="acct-edge", api_base_url=edge), outbound_message())
         self.assertEqual(len(responses.calls), 1)
 
     def test_media_without_a_url_is_unsupported(self):
         media = (MediaRef(kind="image", provider_media_id="123"),)
         with self.assertRaises(UnsupportedFeature):
-            self.adapter.send(self.account, make_message(media=media))
+            self.adapter.send(self.account, outbound_message(media=media))
 
     def test_more_than_ten_media_is_unsupported(self):
         media = tuple(MediaRef(kind="image", url=f"https://cdn.jood.example/{i}.jpg") for i in range(11))
         with self.assertRaises(UnsupportedFeature):
-            self.adapter.send(self.account, make_message(media=media))
+            self.adapter.send(self.account, outbound_message(media=media))
 
     def test_a_template_is_unsupported(self):
         with self.assertRaises(UnsupportedFeature):
-            self.adapter.send(self.account, make_message(template=TemplateRef(name="x", language="en")))
+            self.adapter.send(self.account, outbound_message(template=TemplateRef(name="x", language="en")))
 
     def test_the_whatsapp_channel_is_unsupported(self):
         with self.assertRaises(UnsupportedFeature):
-            self.adapter.send(self.account, make_message(channel="whatsapp"))
+            self.adapter.send(self.account, outbound_message(channel="whatsapp"))
 
 
 class SendErrorTests(TransportErrorChecks, SimpleTestCase):
     def setUp(self):
         self.adapter = TwilioAdapter()
-        self.account = make_account()
+        self.account = account_config()
 
     def send_error(self, **mock) -> ProviderError:
         with responses.RequestsMock() as rsps:
             rsps.post(MESSAGES_URL, **mock)
             with self.assertRaises(ProviderError) as ctx:
-                self.adapter.send(self.account, make_message())
+                self.adapter.send(self.account, outbound_message())
         return ctx.exception
 
     def test_permanent_codes_fail_the_message(self):
@@ -336,8 +329,8 @@ class SendErrorTests(TransportErrorChecks, SimpleTestCase):
                 self.assertEqual(self.send_error(json=twilio_error(code, 400), status=400).kind, kind)
 
     def test_it_retries_when_a_real_port_refuses_the_connection(self):
-        account = make_account(id="acct-closed", api_base_url=closed_port_url("/2010-04-01"))
-        self.check_a_closed_port_is_retried(self.adapter, account, make_message())
+        account = account_config(id="acct-closed", api_base_url=closed_port_url("/2010-04-01"))
+        self.check_a_closed_port_is_retried(self.adapter, account, outbound_message())
 
     def test_it_retries_on_a_malformed_201(self):
         error = self.send_error(body="<html>ok</html>", status=201)
@@ -401,7 +394,7 @@ class CheckCredentialsTests(SimpleTestCase):
     @responses.activate
     def test_a_readable_active_account_is_ok(self):
         responses.get(f"{BASE}/Accounts/{ACCOUNT_SID}.json", json={"sid": ACCOUNT_SID, "status": "active"})
-        result = self.adapter.check_credentials(make_account())
+        result = self.adapter.check_credentials(account_config())
         self.assertEqual(result.status, "ok")
         self.assertTrue(responses.calls[0].request.headers["Authorization"].startswith("Basic "))
 
@@ -414,44 +407,44 @@ class CheckCredentialsTests(SimpleTestCase):
             "api_key_sid": API_KEY_SID,
             "api_key_secret": "test-key-secret",
         }
-        result = self.adapter.check_credentials(make_account(id="acct-key", credentials=creds))
+        result = self.adapter.check_credentials(account_config(id="acct-key", credentials=creds))
         self.assertEqual(result.status, "ok")
         self.assertEqual(parse_qs(responses.calls[0].request.url.split("?", 1)[1]), {"PageSize": ["1"]})
 
     @responses.activate
     def test_a_401_is_bad_credentials(self):
         responses.get(f"{BASE}/Accounts/{ACCOUNT_SID}.json", json=twilio_error(20003, 401, "Authenticate"), status=401)
-        self.assertEqual(self.adapter.check_credentials(make_account()).status, "bad_credentials")
+        self.assertEqual(self.adapter.check_credentials(account_config()).status, "bad_credentials")
 
     @responses.activate
     def test_a_403_is_bad_credentials(self):
         responses.get(f"{BASE}/Accounts/{ACCOUNT_SID}.json", body="Forbidden", status=403)
-        self.assertEqual(self.adapter.check_credentials(make_account()).status, "bad_credentials")
+        self.assertEqual(self.adapter.check_credentials(account_config()).status, "bad_credentials")
 
     @responses.activate
     def test_a_suspended_account_is_bad_credentials(self):
         responses.get(f"{BASE}/Accounts/{ACCOUNT_SID}.json", json={"sid": ACCOUNT_SID, "status": "suspended"})
-        result = self.adapter.check_credentials(make_account())
+        result = self.adapter.check_credentials(account_config())
         self.assertEqual(result.status, "bad_credentials")
         self.assertIn("suspended", result.detail)
 
     @responses.activate
     def test_a_5xx_is_unreachable(self):
         responses.get(f"{BASE}/Accounts/{ACCOUNT_SID}.json", body="oops", status=502)
-        self.assertEqual(self.adapter.check_credentials(make_account()).status, "unreachable")
+        self.assertEqual(self.adapter.check_credentials(account_config()).status, "unreachable")
 
     @responses.activate
     def test_a_timeout_is_unreachable(self):
         responses.get(f"{BASE}/Accounts/{ACCOUNT_SID}.json", body=requests.exceptions.ConnectTimeout("timed out"))
-        self.assertEqual(self.adapter.check_credentials(make_account()).status, "unreachable")
+        self.assertEqual(self.adapter.check_credentials(account_config()).status, "unreachable")
 
     @responses.activate
     def test_a_refused_connection_is_unreachable(self):
         responses.get(f"{BASE}/Accounts/{ACCOUNT_SID}.json", body=requests.exceptions.ConnectionError("refused"))
-        self.assertEqual(self.adapter.check_credentials(make_account()).status, "unreachable")
+        self.assertEqual(self.adapter.check_credentials(account_config()).status, "unreachable")
 
     def test_malformed_credentials_are_bad_without_a_call(self):
-        account = make_account(credentials={"account_sid": "AC1", "auth_token": AUTH_TOKEN})
+        account = account_config(credentials={"account_sid": "AC1", "auth_token": AUTH_TOKEN})
         with responses.RequestsMock():  # any request would fail: none is expected
             self.assertEqual(self.adapter.check_credentials(account).status, "bad_credentials")
 
@@ -459,7 +452,7 @@ class CheckCredentialsTests(SimpleTestCase):
 class SignatureTests(SimpleTestCase):
     def setUp(self):
         self.adapter = TwilioAdapter()
-        self.account = make_account()
+        self.account = account_config()
         self.body = payload("status_callback__delivered.txt")
         self.pairs = parse_qsl(self.body.decode(), keep_blank_values=True)
 
@@ -494,7 +487,7 @@ class SignatureTests(SimpleTestCase):
 
     def test_an_account_without_auth_token_rejects_everything(self):
         signature = sign_by_hand("", CALLBACK_URL, self.pairs)
-        account = make_account(credentials={"account_sid": ACCOUNT_SID, "auth_token": ""})
+        account = account_config(credentials={"account_sid": ACCOUNT_SID, "auth_token": ""})
         self.assertFalse(self.adapter.verify(form_request(self.body, signature=signature), account))
 
     def test_the_query_string_is_part_of_the_signed_url(self):
@@ -676,16 +669,13 @@ class InboundTests(SimpleTestCase):
     def test_a_status_callback_is_no_inbound_message(self):
         self.assertEqual(self.adapter.parse_inbound(form_request(payload("status_callback__delivered.txt"))), [])
 
-    def test_the_empty_twiml_answer_sends_nothing_back(self):
-        self.assertIn("<Response></Response>", EMPTY_TWIML)
-
 
 class FetchPriceTests(SimpleTestCase):
     """The price arrives after the send: read from the Message resource (doc §2 "Fetch one message")."""
 
     def setUp(self):
         self.adapter = TwilioAdapter()
-        self.account = make_account()
+        self.account = account_config()
         self.url = f"{BASE}/Accounts/{ACCOUNT_SID}/Messages/{SID}.json"
 
     @responses.activate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -19,13 +20,13 @@ from providers.base import (
     UNDELIVERED,
     AccountConfig,
     MediaRef,
-    OutboundMessage,
     ProviderError,
     UnsupportedFeature,
     WebhookRequest,
     get_adapter,
 )
 from providers.unifonic import UnifonicAdapter
+from tests import factories
 from tests.providers.shared import TransportErrorChecks, UrlTokenVerifyTests, closed_port_url
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "payloads" / "unifonic"
@@ -42,30 +43,18 @@ def payload(name: str) -> bytes:
     return (PAYLOADS / name).read_bytes()
 
 
-def make_account(**overrides) -> AccountConfig:
-    fields = {
-        "id": "acc_test",
-        "provider": "unifonic",
-        "channel": "sms",
-        "credentials": {"app_sid": "test-app-sid"},
-        "sender": "JoodCo",
-        "callback_url": CALLBACK,
-        "webhook_secret": TOKEN,
-    }
-    fields.update(overrides)
-    return AccountConfig(**fields)
-
-
-def make_message(**overrides) -> OutboundMessage:
-    fields = {
-        "id": OUR_ID,
-        "channel": "sms",
-        "to": "+966501234567",
-        "body": "Your code is 4821",
-        "status_callback_url": CALLBACK,
-    }
-    fields.update(overrides)
-    return OutboundMessage(**fields)
+# This module's account and message, from the shared factories (tests/factories.py).
+account_config = partial(
+    factories.account_config,
+    "unifonic",
+    credentials={"app_sid": "test-app-sid"},
+    sender="JoodCo",
+    callback_url=CALLBACK,
+    webhook_secret=TOKEN,
+)
+outbound_message = partial(
+    factories.outbound_message, id=OUR_ID, body="Your code is 4821", status_callback_url=CALLBACK
+)
 
 
 def webhook(
@@ -96,7 +85,7 @@ class MockedHTTPTestCase(SimpleTestCase):
         self.addCleanup(self.http.stop)
         self.addCleanup(self.http.reset)
         self.adapter = UnifonicAdapter()
-        self.account = make_account()
+        self.account = account_config()
 
 
 class UnifonicSendRequestTests(MockedHTTPTestCase):
@@ -105,7 +94,7 @@ class UnifonicSendRequestTests(MockedHTTPTestCase):
         self.http.post(SEND_URL, body=payload("send__queued.json"), content_type="application/json")
 
     def test_it_posts_a_form_to_rest_sms_messages(self):
-        self.adapter.send(self.account, make_message())
+        self.adapter.send(self.account, outbound_message())
 
         request = self.http.calls[0].request
         self.assertEqual(request.method, "POST")
@@ -115,7 +104,7 @@ class UnifonicSendRequestTests(MockedHTTPTestCase):
         self.assertNotIn("Authorization", request.headers)
 
     def test_it_sends_the_parameters_exactly_as_section_2_gives_them(self):
-        self.adapter.send(self.account, make_message())
+        self.adapter.send(self.account, outbound_message())
 
         self.assertEqual(
             sent_form(self.http.calls[0]),
@@ -131,12 +120,12 @@ class UnifonicSendRequestTests(MockedHTTPTestCase):
         )
 
     def test_it_keeps_the_app_sid_and_the_text_out_of_the_url(self):
-        self.adapter.send(self.account, make_message())
+        self.adapter.send(self.account, outbound_message())
 
         self.assertNotIn("?", self.http.calls[0].request.url)
 
     def test_it_sends_arabic_text_as_utf8(self):
-        self.adapter.send(self.account, make_message(body="رمزك 4821"))
+        self.adapter.send(self.account, outbound_message(body="رمزك 4821"))
 
         self.assertEqual(sent_form(self.http.calls[0])["Body"], "رمزك 4821")
 
@@ -144,40 +133,40 @@ class UnifonicSendRequestTests(MockedHTTPTestCase):
         for number in ("+966 50 123 4567", "00966501234567"):
             with self.subTest(number):
                 self.http.calls.reset()
-                self.adapter.send(self.account, make_message(to=number))
+                self.adapter.send(self.account, outbound_message(to=number))
 
                 self.assertEqual(sent_form(self.http.calls[0])["Recipient"], "966501234567")
 
     def test_the_sender_id_credential_is_the_last_default(self):
-        account = make_account(sender="", credentials={"app_sid": "test-app-sid", "sender_id": "DefaultCo"})
+        account = account_config(sender="", credentials={"app_sid": "test-app-sid", "sender_id": "DefaultCo"})
 
-        self.adapter.send(account, make_message())
+        self.adapter.send(account, outbound_message())
 
         self.assertEqual(sent_form(self.http.calls[0])["SenderID"], "DefaultCo")
 
     def test_without_any_sender_the_app_default_applies(self):
-        self.adapter.send(make_account(sender=""), make_message())
+        self.adapter.send(account_config(sender=""), outbound_message())
 
         self.assertNotIn("SenderID", sent_form(self.http.calls[0]))
 
     def test_without_a_callback_url_there_is_no_status_callback(self):
-        self.adapter.send(make_account(callback_url=""), make_message(status_callback_url=""))
+        self.adapter.send(account_config(callback_url=""), outbound_message(status_callback_url=""))
 
         self.assertNotIn("statusCallback", sent_form(self.http.calls[0]))
 
     def test_basic_auth_is_sent_only_when_both_parts_are_set(self):
-        account = make_account(
+        account = account_config(
             id="acc_basic", credentials={"app_sid": "test-app-sid", "username": "test-user", "password": "test-pass"}
         )
 
-        self.adapter.send(account, make_message())
+        self.adapter.send(account, outbound_message())
 
         self.assertTrue(self.http.calls[0].request.headers["Authorization"].startswith("Basic "))
 
     def test_api_base_url_overrides_the_default(self):
         self.http.post("http://127.0.0.1:9/rest/SMS/messages", body=payload("send__queued.json"))
 
-        self.adapter.send(make_account(api_base_url="http://127.0.0.1:9"), make_message())
+        self.adapter.send(account_config(api_base_url="http://127.0.0.1:9"), outbound_message())
 
         self.assertEqual(self.http.calls[0].request.url, "http://127.0.0.1:9/rest/SMS/messages")
 
@@ -186,7 +175,7 @@ class UnifonicSendResultTests(MockedHTTPTestCase):
     def test_it_returns_the_message_id_as_a_string_with_units_and_status(self):
         self.http.post(SEND_URL, body=payload("send__queued.json"))
 
-        result = self.adapter.send(self.account, make_message())
+        result = self.adapter.send(self.account, outbound_message())
 
         self.assertEqual(result.provider_message_id, "3200017889310")
         self.assertEqual(result.status, QUEUED)
@@ -197,7 +186,7 @@ class UnifonicSendResultTests(MockedHTTPTestCase):
     def test_a_string_success_and_sent_status_are_understood(self):
         self.http.post(SEND_URL, body=payload("send__sent_string_success.json"))
 
-        result = self.adapter.send(self.account, make_message())
+        result = self.adapter.send(self.account, outbound_message())
 
         self.assertEqual(result.provider_message_id, "3200017889312")
         self.assertEqual(result.status, SENT)
@@ -208,7 +197,7 @@ class UnifonicSendResultTests(MockedHTTPTestCase):
         self.http.post(SEND_URL, body=payload("send__rejected.json"))
 
         with self.assertRaises(ProviderError) as caught:
-            self.adapter.send(self.account, make_message())
+            self.adapter.send(self.account, outbound_message())
 
         self.assertTrue(caught.exception.permanent)
         self.assertEqual(caught.exception.code, "Rejected")
@@ -219,7 +208,7 @@ class UnifonicSendErrorTests(TransportErrorChecks, MockedHTTPTestCase):
         if mock:
             self.http.post(SEND_URL, **mock)
         with self.assertRaises(ProviderError) as caught:
-            self.adapter.send(self.account, make_message())
+            self.adapter.send(self.account, outbound_message())
         return caught.exception
 
     def test_bad_credentials_are_permanent(self):
@@ -332,22 +321,22 @@ class UnifonicSendErrorTests(TransportErrorChecks, MockedHTTPTestCase):
         self.assertEqual(error.code, "malformed_response")
 
     def test_media_is_an_unsupported_feature(self):
-        message = make_message(media=(MediaRef(kind="image", url="https://jood.example/m.png"),))
+        message = outbound_message(media=(MediaRef(kind="image", url="https://jood.example/m.png"),))
 
         with self.assertRaises(UnsupportedFeature):
             self.adapter.send(self.account, message)
 
     def test_whatsapp_is_an_unsupported_feature(self):
         with self.assertRaises(UnsupportedFeature):
-            self.adapter.send(self.account, make_message(channel="whatsapp"))
+            self.adapter.send(self.account, outbound_message(channel="whatsapp"))
 
 
 class UnifonicConnectionRefusedTests(TransportErrorChecks, SimpleTestCase):
     def closed_port_account(self) -> AccountConfig:
-        return make_account(id="acc_refused", api_base_url=closed_port_url())
+        return account_config(id="acc_refused", api_base_url=closed_port_url())
 
     def test_it_retries_when_the_connection_is_refused(self):
-        self.check_a_closed_port_is_retried(UnifonicAdapter(), self.closed_port_account(), make_message())
+        self.check_a_closed_port_is_retried(UnifonicAdapter(), self.closed_port_account(), outbound_message())
 
     def test_a_refused_connection_makes_check_credentials_unreachable(self):
         self.assertEqual(UnifonicAdapter().check_credentials(self.closed_port_account()).status, "unreachable")
@@ -431,11 +420,11 @@ class UnifonicVerifyTests(UrlTokenVerifyTests, SimpleTestCase):
 
     def setUp(self):
         self.adapter = UnifonicAdapter()
-        self.account = make_account()
+        self.account = account_config()
         self.body = payload("dlr__delivered.json")
 
     def test_an_account_without_a_secret_accepts_nothing(self):
-        self.assertFalse(self.adapter.verify(webhook(self.body), make_account(webhook_secret="")))
+        self.assertFalse(self.adapter.verify(webhook(self.body), account_config(webhook_secret="")))
 
 
 class UnifonicStatusCallbackTests(SimpleTestCase):
@@ -552,14 +541,14 @@ class UnifonicStatusCallbackTests(SimpleTestCase):
         self.assertEqual(update.occurred_at, datetime(2026, 11, 24, 13, 1, 7, tzinfo=UTC))
 
     def test_scts_is_read_in_the_account_time_zone(self):
-        account = make_account(credentials={"app_sid": "test-app-sid", "timezone": "Asia/Riyadh"})
+        account = account_config(credentials={"app_sid": "test-app-sid", "timezone": "Asia/Riyadh"})
 
         update = self.parse_one("dlr__delivered.json", account=account)
 
         self.assertEqual(update.occurred_at, datetime(2026, 11, 24, 10, 1, 7, tzinfo=UTC))
 
     def test_the_settings_time_zone_wins_over_the_credential(self):
-        account = make_account(
+        account = account_config(
             credentials={"app_sid": "test-app-sid", "timezone": "Asia/Riyadh"}, settings={"timezone": "Asia/Dubai"}
         )
 
@@ -589,5 +578,5 @@ class UnifonicStatusCallbackTests(SimpleTestCase):
         self.assertEqual(self.adapter.parse_status_callback(webhook(b'{"DLR": "Delivered"}')), [])
 
     def test_a_broken_json_body_raises(self):
-        with self.assertRaises(ValueError):
+        with self.assertRaisesRegex(ValueError, "delivery report is not valid JSON"):
             self.adapter.parse_status_callback(webhook(b'{"MessageID": '))

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from providers.models import ProviderAccount
-from tests.conftest import login, make_account, make_api_client
+from tests.factories import login, make_account, make_api_client, make_message
 
 INFOBIP = {"api_key": "test-infobip-key", "base_url": "https://abcde.api.infobip.com"}
 UNIFONIC = {"app_sid": "test-app-sid"}
@@ -48,23 +48,13 @@ def api_get_paths(account: ProviderAccount) -> list[str]:
 
 @pytest.fixture
 def token_accounts(acme):
-    from messaging.models import Message, Status
-
     accounts = [
         make_account(acme, "infobip", credentials=INFOBIP),
         make_account(acme, "unifonic", credentials=UNIFONIC),
     ]
     # A message through each, so lists, exports and analytics have rows naming the accounts.
     for account in accounts:
-        Message.objects.create(
-            organization=acme,
-            channel="sms",
-            provider_account=account,
-            provider=account.provider,
-            to="+966501234567",
-            body="Hi",
-            status=Status.SENT,
-        )
+        make_message(account, body="Hi")
     return accounts
 
 
@@ -101,7 +91,7 @@ def test_an_admin_key_sees_the_url_with_the_token(acme, token_accounts, acme_adm
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.MEMBER])
 def test_no_portal_page_shows_a_non_admin_the_token(acme, token_accounts, role):
-    from tests.conftest import make_user
+    from tests.factories import make_user
 
     client = login(make_user(f"{role}@acme.test", acme, role))
     for path in ("/portal/providers/", "/portal/", "/portal/messages/"):

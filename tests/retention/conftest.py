@@ -19,10 +19,10 @@ from messaging.models import (
     Message,
     MessageEvent,
     PendingStatusUpdate,
-    Status,
 )
 from retention.models import DataExport
-from tests.conftest import celery_eager, make_user
+from tests.conftest import celery_eager
+from tests.factories import make_message, make_user
 from webhooks.models import CallbackAttempt, CallbackDelivery, WebhookEvent
 
 # The fixed "now" of these tests: mid-morning, far from midnight in UTC.
@@ -63,23 +63,9 @@ def owner_client(client, owner):
     return client
 
 
-def make_message(organization, created_at, *, status=Status.DELIVERED, channel="sms", to="+14155550100", **fields):
-    return Message.objects.create(
-        organization=organization,
-        channel=channel,
-        to=to,
-        body=fields.pop("body", "Hello"),
-        status=status,
-        provider=fields.pop("provider", "sandbox"),
-        created_at=created_at,
-        segments=fields.pop("segments", 1),
-        **fields,
-    )
-
-
 def make_logs(organization, account, at, *, tag: str = "") -> dict:
     """One row of every purged table, `at` old; returns them by name."""
-    message = make_message(organization, at, body=f"message {tag}")
+    message = make_message(organization, at, body=f"message {tag}", status="delivered")
     event = MessageEvent.objects.create(message=message, status="delivered", source="webhook", received_at=at)
     attempt = DeliveryAttempt.objects.create(
         message=message, provider_account=account, started_at=at, outcome="accepted"
@@ -152,6 +138,5 @@ __all__ = [
     "exists",
     "file_exists",
     "make_logs",
-    "make_message",
     "make_user",
 ]

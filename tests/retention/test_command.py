@@ -7,7 +7,8 @@ from django.core.management import CommandError, call_command
 
 from messaging.models import Message
 from retention.models import PurgeRun
-from tests.retention.conftest import NOW, OLD, YOUNG, make_message
+from tests.factories import make_message
+from tests.retention.conftest import NOW, OLD, YOUNG
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +20,8 @@ def run(*args) -> str:
 
 
 def test_it_prints_what_it_deleted_per_table(clock, acme):
-    make_message(acme, NOW - OLD)
-    make_message(acme, NOW - YOUNG)
+    make_message(acme, NOW - OLD, status="delivered")
+    make_message(acme, NOW - YOUNG, status="delivered")
 
     output = run()
 
@@ -33,7 +34,7 @@ def test_it_prints_what_it_deleted_per_table(clock, acme):
 
 
 def test_a_dry_run_says_what_it_would_delete(clock, acme):
-    make_message(acme, NOW - OLD)
+    make_message(acme, NOW - OLD, status="delivered")
 
     output = run("--dry-run")
 
@@ -44,8 +45,8 @@ def test_a_dry_run_says_what_it_would_delete(clock, acme):
 
 
 def test_it_purges_one_organization_by_id_or_public_id(clock, acme, globex):
-    make_message(acme, NOW - OLD)
-    theirs = make_message(globex, NOW - OLD)
+    make_message(acme, NOW - OLD, status="delivered")
+    theirs = make_message(globex, NOW - OLD, status="delivered")
 
     output = run("--organization", str(acme.public_id))
 

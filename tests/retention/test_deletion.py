@@ -15,7 +15,7 @@ from providers.models import ProviderAccount
 from retention import services
 from retention.models import DataExport, PurgeRun
 from retention.tasks import delete_due_organizations
-from tests.conftest import make_account
+from tests.factories import make_account
 from tests.messaging.conftest import queued_rows
 from tests.retention.conftest import file_exists, make_logs
 from webhooks.models import CallbackEndpoint, WebhookEvent

@@ -16,8 +16,8 @@ from messaging.models import MessageEvent, OptOut, Template
 from retention import services
 from retention.export import FILES
 from retention.models import DataExport
-from tests.conftest import make_account, make_api_client, make_privacy_api_client
-from tests.retention.conftest import OLD, make_message
+from tests.factories import make_account, make_api_client, make_message, make_privacy_api_client
+from tests.retention.conftest import OLD
 from webhooks.models import CallbackEndpoint
 
 pytestmark = pytest.mark.django_db
@@ -41,9 +41,11 @@ def data(acme, owner, member):
     Template.objects.create(organization=acme, name="welcome", body="Hello {{name}}")
     OptOut.objects.create(organization=acme, channel="sms", phone="+14155550199")
     now = timezone.now()
-    message = make_message(acme, now - timedelta(days=1), body="Your code is 1234", provider_account=account)
+    message = make_message(
+        acme, now - timedelta(days=1), body="Your code is 1234", provider_account=account, status="delivered"
+    )
     MessageEvent.objects.create(message=message, status="delivered", source="webhook")
-    old = make_message(acme, now - OLD, body="too old to export")
+    old = make_message(acme, now - OLD, body="too old to export", status="delivered")
     key, secret = services_key(acme)
     return {
         "account": account,

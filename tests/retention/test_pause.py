@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import AccessLog, Role
 from messaging.models import Message, MessageEvent, Status
 from retention import services
-from tests.conftest import make_account, make_api_client
+from tests.factories import make_account, make_api_client
 from tests.messaging.conftest import queued_rows
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import AccessLog, Membership, Role, User
 from retention import services
-from tests.conftest import make_user
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

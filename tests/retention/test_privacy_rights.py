@@ -23,7 +23,7 @@ from messaging.models import Message, Status
 from retention import export as exporter
 from retention import services
 from retention.models import DataExport
-from tests.conftest import make_account, make_api_client, make_user
+from tests.factories import make_account, make_api_client, make_user
 from tests.messaging.conftest import queued_rows
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from messaging import analytics
 from messaging.models import DailyStats, IdempotencyRecord, Message, PendingStatusUpdate
 from retention import purge
 from retention.models import DataExport, PurgeRun
-from tests.conftest import make_account
-from tests.retention.conftest import NOW, OLD, YOUNG, exists, file_exists, make_logs, make_message
+from tests.factories import make_account, make_message
+from tests.retention.conftest import NOW, OLD, YOUNG, exists, file_exists, make_logs
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +148,7 @@ def test_a_legal_hold_keeps_everything_of_its_organization(clock, acme, globex, 
 def test_a_hold_that_ended_yesterday_no_longer_keeps_rows(clock, acme, account):
     acme.legal_hold_until = NOW.date() - timedelta(days=1)
     acme.save()
-    old = make_message(acme, NOW - OLD)
+    old = make_message(acme, NOW - OLD, status="delivered")
 
     purge.run()
 
@@ -158,9 +158,9 @@ def test_a_hold_that_ended_yesterday_no_longer_keeps_rows(clock, acme, account):
 def test_an_organization_with_a_longer_retention_keeps_rows_longer(clock, acme, globex):
     acme.retention_days = 180
     acme.save()
-    kept = make_message(acme, NOW - timedelta(days=179))
-    gone = make_message(acme, NOW - timedelta(days=181))
-    other = make_message(globex, NOW - timedelta(days=100))
+    kept = make_message(acme, NOW - timedelta(days=179), status="delivered")
+    gone = make_message(acme, NOW - timedelta(days=181), status="delivered")
+    other = make_message(globex, NOW - timedelta(days=100), status="delivered")
 
     run = purge.run()
 
@@ -171,9 +171,9 @@ def test_an_organization_with_a_longer_retention_keeps_rows_longer(clock, acme, 
 def test_analytics_totals_are_the_same_before_and_after(clock, acme):
     for days_ago in (95, 94, 94, 91, 90, 89, 10):
         for status in ("delivered", "failed", "read"):
-            make_message(acme, NOW - timedelta(days=days_ago, hours=1), status=status, segments=2)
+            make_message(acme, NOW - timedelta(days=days_ago, hours=1), status=status, segments=2, provider="sandbox")
     # The day the cut-off falls in is cut mid-day: it must keep its full counts.
-    make_message(acme, NOW - timedelta(days=90, hours=-2), status="sent")
+    make_message(acme, NOW - timedelta(days=90, hours=-2), status="sent", provider="sandbox")
     start, end = (NOW - timedelta(days=100)).date(), NOW.date()
     before = analytics.counts(acme, start, end)
 
@@ -213,8 +213,8 @@ def test_a_dry_run_deletes_nothing_and_reports_counts(clock, acme, account):
 
 def test_the_time_budget_stops_a_run_and_the_next_one_finishes(clock, acme):
     for i in range(25):
-        make_message(acme, NOW - OLD - timedelta(minutes=i))
-    kept = make_message(acme, NOW - YOUNG)
+        make_message(acme, NOW - OLD - timedelta(minutes=i), status="delivered")
+    kept = make_message(acme, NOW - YOUNG, status="delivered")
     ticks = iter(range(10_000))
 
     # Each look at the clock takes a "second"; a budget of 4 s allows a few batches of 5.
@@ -234,8 +234,8 @@ def test_the_time_budget_stops_a_run_and_the_next_one_finishes(clock, acme):
 
 
 def test_a_run_of_one_organization_leaves_the_others(clock, acme, globex):
-    mine = make_message(acme, NOW - OLD)
-    theirs = make_message(globex, NOW - OLD)
+    mine = make_message(acme, NOW - OLD, status="delivered")
+    theirs = make_message(globex, NOW - OLD, status="delivered")
     pending = PendingStatusUpdate.objects.create(
         provider="x", provider_message_id="1", payload={}, received_at=NOW - OLD
     )
@@ -248,7 +248,7 @@ def test_a_run_of_one_organization_leaves_the_others(clock, acme, globex):
 
 
 def test_a_failing_run_records_its_error(clock, acme, monkeypatch):
-    make_message(acme, NOW - OLD)
+    make_message(acme, NOW - OLD, status="delivered")
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
@@ -263,7 +263,7 @@ def test_a_failing_run_records_its_error(clock, acme, monkeypatch):
 def test_the_celery_task_runs_a_purge(clock, acme):
     from retention.tasks import purge_message_logs
 
-    make_message(acme, NOW - OLD)
+    make_message(acme, NOW - OLD, status="delivered")
     result = purge_message_logs.apply().get()
     assert result["completed"] is True and result["deleted"] >= 1
     assert PurgeRun.objects.get().trigger == "beat"

@@ -18,7 +18,7 @@ from accounts.models import AccessLog, ApiKey, ApiKeyUse, Membership, Role
 from messaging.models import DailyStats, IdempotencyRecord, Message, OptOut, PendingStatusUpdate, Template
 from retention import purge
 from retention.models import DataExport, LegalHold
-from tests.conftest import make_account, make_user
+from tests.factories import make_account, make_user
 from tests.retention.conftest import NOW, OLD, make_logs
 from webhooks.models import CallbackDelivery, CallbackEndpoint
 

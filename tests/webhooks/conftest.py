@@ -1,4 +1,4 @@
-"""Fixtures of the webhooks tests: provider accounts of acme, messages, eager Celery.
+"""Fixtures of the webhooks tests: provider accounts of acme, eager Celery.
 
 `acme`, `globex` and the API clients come from tests/conftest.py.
 """
@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 
-from messaging.models import Message
 from providers.models import ProviderAccount
-from tests.conftest import celery_eager, make_account
+from tests.conftest import celery_eager
+from tests.factories import make_account
 
 PUBLIC_BASE_URL = "https://jood.example.com"
 TWILIO_AUTH_TOKEN = "12345678901234567890123456789012"
@@ -68,23 +67,3 @@ def infobip_account(acme) -> ProviderAccount:
 @pytest.fixture
 def unifonic_account(acme) -> ProviderAccount:
     return make_account(acme, "unifonic", credentials={"app_sid": "unifonic-app-sid"})
-
-
-def make_message(
-    account: ProviderAccount, *, status: str = "sent", provider_message_id: str = "", to: str = "+966501234567", **extra
-) -> Message:
-    """Return a message of the account's organization, as the dispatcher leaves it after a send."""
-    now = timezone.now()
-    return Message.objects.create(
-        organization=account.organization,
-        channel=account.channel,
-        to=to,
-        body="Your code is 1234",
-        status=status,
-        provider_account=account,
-        provider=account.provider,
-        provider_message_id=provider_message_id,
-        queued_at=now,
-        sent_at=now if status == "sent" else None,
-        **extra,
-    )

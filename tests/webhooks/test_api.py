@@ -2,43 +2,27 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
+import responses
 
 from accounts.models import AccessLog, Role
-from tests.conftest import make_api_client
+from tests.factories import make_api_client
 from webhooks.models import CallbackEndpoint
 
 LIST = "/api/v1/callback-endpoints"
+CUSTOMER_URL = "https://hooks.acme.example/hook"
 
 
 def detail(endpoint_id) -> str:
     return f"{LIST}/{endpoint_id}"
 
 
-class _Ok(BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.server.hits += 1
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def customer_server(settings):
-    settings.CALLBACKS_ALLOW_PRIVATE = True
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    server.hits = 0
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def customer_server():
+    """The customer's endpoint (HTTP mocked with `responses`; its name resolves to a public address)."""
+    with responses.RequestsMock() as http:
+        http.post(CUSTOMER_URL, status=204)
+        yield http
 
 
 @pytest.fixture
@@ -115,8 +99,7 @@ def test_members_read_but_only_admins_write(acme_api, created):
 
 
 def test_the_test_event_is_sent_and_logged(acme_admin_api, customer_server):
-    url = f"http://127.0.0.1:{customer_server.server_address[1]}/hook"
-    endpoint = acme_admin_api.post(LIST, {"url": url}, format="json").json()
+    endpoint = acme_admin_api.post(LIST, {"url": CUSTOMER_URL}, format="json").json()
     response = acme_admin_api.post(f"{detail(endpoint['id'])}/test")
     assert response.status_code == 200
     body = response.json()
@@ -124,7 +107,7 @@ def test_the_test_event_is_sent_and_logged(acme_admin_api, customer_server):
     assert body["state"] == "succeeded"
     assert body["last_status_code"] == 204
     assert body["attempts"][0]["number"] == 1
-    assert customer_server.hits == 1
+    assert len(customer_server.calls) == 1
 
     log = acme_admin_api.get(f"{detail(endpoint['id'])}/deliveries").json()
     assert [d["id"] for d in log["results"]] == [body["id"]]

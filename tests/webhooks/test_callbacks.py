@@ -19,7 +19,7 @@ from jood import outbound
 from messaging.inbound import record_inbound
 from messaging.status import apply_status
 from providers.base import InboundMessage
-from tests.webhooks.conftest import make_message
+from tests.factories import make_message
 from webhooks import callbacks, services, tasks
 from webhooks.models import CallbackAttempt, CallbackDelivery
 

@@ -24,12 +24,12 @@ from messaging.models import (
 )
 from messaging.status import apply_pending_updates
 from providers.models import ProviderAccount
+from tests.factories import make_message
 from tests.webhooks.conftest import (
     PUBLIC_BASE_URL,
     TWILIO_AUTH_TOKEN,
     WHATSAPP_APP_SECRET,
     WHATSAPP_VERIFY_TOKEN,
-    make_message,
 )
 from webhooks import services, tasks
 from webhooks.models import WebhookEvent
@@ -247,7 +247,7 @@ def test_a_callback_for_an_unknown_id_is_applied_once_the_id_is_written(
 def test_a_report_for_another_organizations_message_is_skipped(
     client, twilio_account, globex, django_capture_on_commit_callbacks
 ):
-    from tests.conftest import make_account
+    from tests.factories import make_account
 
     globex_account = make_account(
         globex, "twilio", credentials={"account_sid": "AC" + "b" * 32, "auth_token": "z" * 32}
@@ -357,6 +357,15 @@ def test_stop_opts_out_and_start_resubscribes(client, twilio_account, django_cap
         twilio_post(client, twilio_account, twilio_inbound("SM" + "a2" * 16, "START"))
     assert not OptOut.objects.exists()
     assert InboundMessage.objects.count() == 2
+
+
+def test_the_empty_twiml_answer_sends_nothing_back(client, twilio_account, django_capture_on_commit_callbacks):
+    """Twilio sends back as SMS whatever TwiML our 200 carries: an inbound message is answered with none."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = twilio_post(client, twilio_account, twilio_inbound("SM" + "a3" * 16, "Hello"))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/xml")
+    assert response.content.decode() == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 @pytest.mark.parametrize("word", ["STOPALL", "unsubscribe", "Cancel", "end", "QUIT", "إيقاف", " إيقاف\n"])

@@ -16,12 +16,11 @@ from urllib.parse import urlencode
 import pytest
 
 from messaging.models import Message, MessageEvent
-from tests.conftest import make_account
+from tests.factories import make_account, make_message
 from tests.webhooks.conftest import (
     PUBLIC_BASE_URL,
     TWILIO_AUTH_TOKEN,
     WHATSAPP_APP_SECRET,
-    make_message,
 )
 from webhooks.models import WebhookEvent
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from messaging.models import MessageEvent
 from messaging.status import apply_status
-from tests.conftest import make_account
-from tests.webhooks.conftest import make_message
+from tests.factories import make_account, make_message
 from webhooks.models import WebhookEvent
 
 

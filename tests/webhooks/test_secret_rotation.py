@@ -19,7 +19,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from accounts.models import AccessLog
-from tests.conftest import login
+from tests.factories import login
 from tests.webhooks.test_callbacks import receiver, verify_standard_webhook  # noqa: F401
 from webhooks import callbacks, services
 from webhooks.models import CallbackEndpoint
