@@ -400,6 +400,8 @@ class ProviderAdapter:
     # Credential fields that are identifiers, not secrets (an account SID, a base URL):
     # shown in full and kept in the form; every other field stays write-only.
     public_credentials: ClassVar[tuple[str, ...]] = ()
+    # The body and content type of our 200 to a verified webhook (Twilio wants TwiML).
+    webhook_ack: ClassVar[tuple[str, str]] = ("", "text/plain")
     # (connect, read) seconds: every call has a timeout.
     timeout: ClassVar[tuple[float, float]] = (3.05, 15.0)
     # Whether the provider signs nothing, so its callbacks carry a per-account

@@ -195,6 +195,7 @@ class TwilioAdapter(ProviderAdapter):
     # callbacks, since an API key secret cannot (doc §5).
     optional_credentials = ("api_key_sid", "api_key_secret")
     public_credentials = ("account_sid", "api_key_sid")
+    webhook_ack = (EMPTY_TWIML, "text/xml")
     # Twilio echoes no id of ours: it rides in the per-message StatusCallback URL.
     our_id_in_callback_url = True
 

@@ -27,7 +27,7 @@ def test_the_import_contracts_hold():
 
 
 def ignored_imports() -> set[tuple[str, str]]:
-    """The (importer, imported) module pairs .importlinter's layers contract lets pass, for the lead to remove."""
+    """The (importer, imported) module pairs the layers contract in .importlinter lets pass (none today)."""
     config = configparser.ConfigParser()
     config.read(ROOT / ".importlinter")
     lines = config.get("importlinter:contract:layers", "ignore_imports", fallback="").split("\n")

@@ -25,12 +25,6 @@ from webhooks.services import INTAKE_PROVIDERS, ingest
 # Meta's payloads reach 3 MB; anything far bigger is not a provider's.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
-# What each provider expects as the body of our 200 (Twilio: TwiML that sends no reply).
-ACK = {
-    "twilio": ('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', "text/xml"),
-}
-
-
 def public_url(request: HttpRequest) -> str:
     """Return the URL the provider called, as the provider signed it.
 
@@ -149,5 +143,5 @@ def intake(request: HttpRequest, provider: str, account_id) -> HttpResponse:
     event = _verified_ingest(provider, account, cached, to_webhook_request(request, body))
     if event is None:
         return _error(403, "permission_denied", "The signature or token did not verify.")
-    text, content_type = ACK.get(provider, ("", "text/plain"))
+    text, content_type = get_adapter(provider).webhook_ack
     return HttpResponse(text, status=200, content_type=content_type)
