@@ -55,7 +55,7 @@ run: install
 	$(BIN)/python manage.py runserver 0.0.0.0:$(PORT)
 
 test: install
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist worksteal
 
 lint: install
 	$(BIN)/ruff check .
