@@ -155,6 +155,8 @@ ATTEMPT_FIELDS = (
     "error_code",
     "error_message",
 )
+
+
 def signal_on_commit(changes: Sequence[tuple[Message | int, str, str, MessageEvent]]) -> None:
     """Send `message_status_changed` for each (message, old status, new status, event) once the transaction commits.
 

@@ -25,6 +25,7 @@ from webhooks.services import INTAKE_PROVIDERS, ingest
 # Meta's payloads reach 3 MB; anything far bigger is not a provider's.
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
+
 def public_url(request: HttpRequest) -> str:
     """Return the URL the provider called, as the provider signed it.
 
